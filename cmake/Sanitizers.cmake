@@ -1,0 +1,15 @@
+# One option chooses the sanitizers, in the manner of nng's NNG_SANITIZER.
+if(PRESHIFT_SANITIZER STREQUAL "none")
+  return()
+elseif(PRESHIFT_SANITIZER STREQUAL "address")
+  set(_ps_san "address")
+elseif(PRESHIFT_SANITIZER STREQUAL "undefined")
+  set(_ps_san "undefined")
+elseif(PRESHIFT_SANITIZER STREQUAL "address+undefined")
+  set(_ps_san "address,undefined")
+else()
+  message(FATAL_ERROR "PRESHIFT_SANITIZER: unknown value '${PRESHIFT_SANITIZER}'")
+endif()
+add_compile_options(
+  "$<$<COMPILE_LANGUAGE:C>:-fsanitize=${_ps_san};-fno-sanitize-recover=all;-fno-omit-frame-pointer>")
+add_link_options("-fsanitize=${_ps_san}")
