@@ -1,0 +1,68 @@
+/*
+ * main.c - the preshift command line: one executable, one subcommand each.
+ */
+#include "commands.h"
+#include "kernels/kernels.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifndef PRESHIFT_VERSION
+#define PRESHIFT_VERSION "unknown"
+#endif
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"train", ps_cmd_train, "train the LSTM forecaster on healthy history (CSV)"},
+    {"bench", ps_cmd_bench, "benchmark the kernels against OpenBLAS and PyTorch"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: preshift <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-10s %s\n", "version", "print the version and the kernel backend");
+    fprintf(out, "\n'preshift <command> --help' describes a command's options.\n");
+}
+
+static int version(void)
+{
+    printf("preshift %s\n", PRESHIFT_VERSION);
+    printf("kernel backend (chosen when built): %s\n",
+           ps_backend_default_kind() == PS_BACKEND_CUDA ? "cuda" : "cpu");
+    char err[256];
+    ps_backend *be = ps_backend_init(NULL, err, sizeof err);
+    if (!be) {
+        printf("backend unavailable here: %s\n", err);
+        return 1;
+    }
+    printf("running on: %s, %s vector code, %d thread(s)\n", ps_backend_name(be),
+           ps_backend_isa(be), ps_backend_threads(be));
+    ps_backend_free(be);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(name, "version") || !strcmp(name, "--version")) return version();
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(name, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "preshift: unknown command '%s'\n\n", name);
+    usage(stderr);
+    return 2;
+}
