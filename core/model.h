@@ -10,6 +10,7 @@
 #ifndef PRESHIFT_MODEL_H
 #define PRESHIFT_MODEL_H
 
+#include "calibration.h"
 #include "kernels/kernels.h"
 
 #include <stdint.h>
@@ -36,6 +37,9 @@ typedef struct ps_model {
     uint32_t train_window;  /* BPTT length */
     float train_loss;       /* final training loss (MSE on normalized values) */
     char train_source[256]; /* free text: data and command, NUL-terminated */
+
+    /* Score to PFP, fitted on labelled incidents; kind PS_CALIB_NONE (zero) = none. */
+    ps_calibration calibration;
 } ps_model;
 
 /* Allocate zeroed parameters for shape; 0, PS_EINVAL or PS_ENOMEM. */

@@ -21,6 +21,8 @@
 
 _Static_assert(sizeof(float) == 4 && FLT_MANT_DIG == 24 && FLT_MAX_EXP == 128,
                "the model file stores IEEE 754 binary32 floats");
+_Static_assert(sizeof(double) == 8 && DBL_MANT_DIG == 53 && DBL_MAX_EXP == 1024,
+               "the calibration section stores IEEE 754 binary64 doubles");
 
 static const uint8_t file_magic[8] = {0x89, 'P', 'S', 'M', '\r', '\n', 0x1a, '\n'};
 
@@ -29,11 +31,13 @@ static const char tag_hpar[4] = {'H', 'P', 'A', 'R'};
 static const char tag_trai[4] = {'T', 'R', 'A', 'I'};
 static const char tag_norm[4] = {'N', 'O', 'R', 'M'};
 static const char tag_parm[4] = {'P', 'A', 'R', 'M'};
+static const char tag_pfpc[4] = {'P', 'F', 'P', 'C'};
 
 enum {
     HPAR_SIZE = 24,
     TRAI_FIXED_SIZE = 24,
     TRAI_SOURCE_MAX = (int)sizeof(((ps_model *)0)->train_source) - 1,
+    PFPC_FIXED_SIZE = 40,
 };
 
 /* ---- little-endian bytes ---- */
@@ -57,6 +61,13 @@ static void putf(uint8_t *p, float f)
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     put32(p, u);
+}
+
+static void putd(uint8_t *p, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    put64(p, u);
 }
 
 static uint32_t get32(const uint8_t *p)
@@ -83,6 +94,14 @@ static float getf(const uint8_t *p)
     float f;
     memcpy(&f, &u, sizeof f);
     return f;
+}
+
+static double getd(const uint8_t *p)
+{
+    uint64_t u = get64(p);
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
 }
 
 static size_t pad8(size_t n)
@@ -225,7 +244,15 @@ int ps_model_check(const ps_model *m, char *err, size_t errlen)
                     nonfinite_name(m->train_loss));
     if (memchr(m->train_source, '\0', sizeof m->train_source) == NULL)
         return fail(err, errlen, PS_EINVAL, "training source is not NUL-terminated");
-    return PS_OK;
+    return ps_calibration_check(&m->calibration, err, errlen);
+}
+
+/* Payload length of the PFPC section; 0 when the model has no calibration. */
+static size_t pfpc_size(const ps_calibration *c)
+{
+    if (c->kind == PS_CALIB_NONE) return 0;
+    size_t n = c->kind == PS_CALIB_ISOTONIC ? c->count : 0;
+    return PFPC_FIXED_SIZE + 16 * n;
 }
 
 /* Writes a section header at p; returns where its payload starts. */
@@ -256,10 +283,12 @@ int ps_model_encode(const ps_model *m, uint8_t **out, size_t *outlen)
     size_t norm_len = m->norm == PS_NORM_FIXED ? 8 * (size_t)s->input : 0;
     if (nparam > (SIZE_MAX - 4096) / 4) return PS_ENOMEM;
     size_t parm_len = 4 * nparam;
-    uint32_t nsections = m->norm == PS_NORM_FIXED ? 4 : 3;
+    size_t pfpc_len = pfpc_size(&m->calibration);
+    uint32_t nsections = 3 + (norm_len ? 1 : 0) + (pfpc_len ? 1 : 0);
 
     size_t total = PS_MODEL_HEADER_SIZE + section_span(HPAR_SIZE) + section_span(trai_len) +
-                   (norm_len ? section_span(norm_len) : 0);
+                   (norm_len ? section_span(norm_len) : 0) +
+                   (pfpc_len ? section_span(pfpc_len) : 0);
     if (section_span(parm_len) > SIZE_MAX - PS_MODEL_TRAILER_SIZE - total) return PS_ENOMEM;
     total += section_span(parm_len) + PS_MODEL_TRAILER_SIZE;
 
@@ -307,6 +336,26 @@ int ps_model_encode(const ps_model *m, uint8_t **out, size_t *outlen)
         putf(q + 4 * i, m->params[i]);
     p += section_span(parm_len);
 
+    if (pfpc_len) {
+        /* required: an old reader must not serve uncalibrated PFPs from a calibrated model */
+        const ps_calibration *c = &m->calibration;
+        q = put_section(p, tag_pfpc, PS_MODEL_SECTION_REQUIRED, pfpc_len);
+        size_t n = c->kind == PS_CALIB_ISOTONIC ? c->count : 0;
+        put32(q, (uint32_t)c->kind);
+        put32(q + 4, (uint32_t)n);
+        put64(q + 8, c->samples);
+        put64(q + 16, c->positives);
+        if (c->kind == PS_CALIB_PLATT) {
+            putd(q + 24, c->a);
+            putd(q + 32, c->b);
+        }
+        for (size_t i = 0; i < n; i++) {
+            putd(q + PFPC_FIXED_SIZE + 8 * i, c->score[i]);
+            putd(q + PFPC_FIXED_SIZE + 8 * (n + i), c->prob[i]);
+        }
+        p += section_span(pfpc_len);
+    }
+
     put32(p, ps_crc32(0, buf, total - PS_MODEL_TRAILER_SIZE));
     *out = buf;
     *outlen = total;
@@ -327,8 +376,8 @@ typedef struct section {
  * knows it; an unknown section is refused if required and skipped if not.
  */
 static int walk_sections(const uint8_t *buf, size_t start, size_t end, uint32_t declared,
-                         section *hpar, section *trai, section *norm, section *parm, char *err,
-                         size_t errlen)
+                         section *hpar, section *trai, section *norm, section *parm, section *pfpc,
+                         char *err, size_t errlen)
 {
     const int E = PS_MODEL_EFORMAT;
     size_t off = start;
@@ -371,6 +420,8 @@ static int walk_sections(const uint8_t *buf, size_t start, size_t end, uint32_t 
             known = norm;
         else if (memcmp(h, tag_parm, 4) == 0)
             known = parm;
+        else if (memcmp(h, tag_pfpc, 4) == 0)
+            known = pfpc;
 
         if (known) {
             if (known->data)
@@ -551,6 +602,53 @@ static int check_parm(const section *sec, const ps_model *m, char *err, size_t e
     return PS_OK;
 }
 
+/*
+ * The optional calibration section: framing checked here, values by
+ * ps_calibration_check, so a file can hold no calibration that the encoder
+ * would refuse. Fields a kind does not use must be 0, which leaves them free
+ * to mean something to a later kind.
+ */
+static int parse_pfpc(const section *sec, ps_calibration *c, char *err, size_t errlen)
+{
+    const int E = PS_MODEL_EFORMAT;
+    if (!sec->data) return PS_OK;
+    if (sec->len < PFPC_FIXED_SIZE)
+        return fail(err, errlen, E, "section PFPC is %zu bytes, at least %d expected", sec->len,
+                    PFPC_FIXED_SIZE);
+    const uint8_t *q = sec->data;
+    uint32_t kind = get32(q), n = get32(q + 4);
+    if (kind != PS_CALIB_PLATT && kind != PS_CALIB_ISOTONIC)
+        return fail(err, errlen, E,
+                    "unknown calibration kind %lu (this build knows 1 = Platt, 2 = isotonic)",
+                    (unsigned long)kind);
+    if (kind == PS_CALIB_PLATT && n != 0)
+        return fail(err, errlen, E, "Platt calibration declares %lu breakpoints (must be 0)",
+                    (unsigned long)n);
+    if (kind == PS_CALIB_ISOTONIC && (n < 1 || n > PS_CALIB_MAX_BREAKPOINTS))
+        return fail(err, errlen, E, "isotonic calibration has %lu breakpoints, 1..%d allowed",
+                    (unsigned long)n, PS_CALIB_MAX_BREAKPOINTS);
+    size_t want = PFPC_FIXED_SIZE + 16 * (size_t)n;
+    if (sec->len != want)
+        return fail(err, errlen, E, "section PFPC is %zu bytes, expected %zu for %lu breakpoints",
+                    sec->len, want, (unsigned long)n);
+    if (kind == PS_CALIB_ISOTONIC && (get64(q + 24) != 0 || get64(q + 32) != 0))
+        return fail(err, errlen, E, "isotonic calibration has Platt coefficients (must be 0)");
+    c->kind = (ps_calibration_kind)kind;
+    c->count = n;
+    c->samples = get64(q + 8);
+    c->positives = get64(q + 16);
+    if (kind == PS_CALIB_PLATT) {
+        c->a = getd(q + 24);
+        c->b = getd(q + 32);
+    }
+    for (size_t i = 0; i < n; i++) {
+        c->score[i] = getd(q + PFPC_FIXED_SIZE + 8 * i);
+        c->prob[i] = getd(q + PFPC_FIXED_SIZE + 8 * (n + i));
+    }
+    if (ps_calibration_check(c, err, errlen) != PS_OK) return E;
+    return PS_OK;
+}
+
 int ps_model_decode(const uint8_t *buf, size_t len, ps_model *m, char *err, size_t errlen)
 {
     if (err && errlen) err[0] = '\0';
@@ -564,13 +662,14 @@ int ps_model_decode(const uint8_t *buf, size_t len, ps_model *m, char *err, size
     int rc = check_frame(buf, len, &end, err, errlen);
     if (rc) return rc;
 
-    section hpar = {0}, trai = {0}, norm = {0}, parm = {0};
-    rc = walk_sections(buf, get32(buf + 24), end, get32(buf + 28), &hpar, &trai, &norm, &parm, err,
-                       errlen);
+    section hpar = {0}, trai = {0}, norm = {0}, parm = {0}, pfpc = {0};
+    rc = walk_sections(buf, get32(buf + 24), end, get32(buf + 28), &hpar, &trai, &norm, &parm,
+                       &pfpc, err, errlen);
     if (!rc) rc = parse_hpar(&hpar, m, err, errlen);
     if (!rc) rc = parse_trai(&trai, m, err, errlen);
     if (!rc) rc = check_norm(&norm, m, err, errlen);
     if (!rc) rc = check_parm(&parm, m, err, errlen);
+    if (!rc) rc = parse_pfpc(&pfpc, &m->calibration, err, errlen);
     if (rc) {
         memset(m, 0, sizeof *m);
         return rc;

@@ -41,8 +41,9 @@ enum {
  * 0 if m can be written and read back: shape within limits, parameters
  * present and finite, a known normalization kind, clip finite and >= 0,
  * per-input locations finite and scales finite and > 0 for PS_NORM_FIXED,
- * train_loss finite, train_source NUL-terminated. Otherwise PS_EINVAL, and
- * err (if not NULL) says what is wrong.
+ * train_loss finite, train_source NUL-terminated, and a calibration that
+ * ps_calibration_check accepts (none, the zero value, always is).
+ * Otherwise PS_EINVAL, and err (if not NULL) says what is wrong.
  */
 int ps_model_check(const ps_model *m, char *err, size_t errlen);
 

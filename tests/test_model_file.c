@@ -45,6 +45,13 @@ static void lef(uint8_t *p, float f)
     le32(p, u);
 }
 
+static void led(uint8_t *p, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    le64(p, u);
+}
+
 static uint32_t rd32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -181,8 +188,28 @@ static int same_float(float a, float b)
     return memcmp(&a, &b, sizeof a) == 0;
 }
 
+static int same_double(double a, double b)
+{
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* Field by field: struct padding is not part of the value. */
+static int calibrations_equal(const ps_calibration *a, const ps_calibration *b)
+{
+    if (a->kind != b->kind) return 0;
+    if (a->kind == PS_CALIB_NONE) return 1;
+    if (a->samples != b->samples || a->positives != b->positives) return 0;
+    if (a->kind == PS_CALIB_PLATT) return same_double(a->a, b->a) && same_double(a->b, b->b);
+    if (a->count != b->count) return 0;
+    for (uint32_t i = 0; i < a->count; i++)
+        if (!same_double(a->score[i], b->score[i]) || !same_double(a->prob[i], b->prob[i]))
+            return 0;
+    return 1;
+}
+
 static int models_equal(const ps_model *a, const ps_model *b)
 {
+    if (!calibrations_equal(&a->calibration, &b->calibration)) return 0;
     if (memcmp(&a->shape, &b->shape, sizeof a->shape) != 0) return 0;
     if (a->norm != b->norm || !same_float(a->clip, b->clip)) return 0;
     size_t n = ps_lstm_param_count(&a->shape);
@@ -954,6 +981,254 @@ static void test_files(void)
     ps_model_free(&c);
 }
 
+/* ---- the PFP calibration section ---- */
+
+/* An isotonic calibration with n breakpoints, scores from lo up by step. */
+static void make_isotonic(ps_calibration *c, uint32_t n, double lo, double step)
+{
+    memset(c, 0, sizeof *c);
+    c->kind = PS_CALIB_ISOTONIC;
+    c->count = n;
+    for (uint32_t i = 0; i < n; i++) {
+        c->score[i] = lo + step * i;
+        c->prob[i] = n > 1 ? (double)i / (n - 1) : 0.5;
+    }
+    c->samples = 12345;
+    c->positives = 67;
+}
+
+/* A PFPC payload written from docs/model-format.md; returns its length. */
+static size_t pfpc_payload(uint8_t *p, uint32_t kind, uint32_t n, uint64_t samples,
+                           uint64_t positives, double a, double b, const double *sc,
+                           const double *pr)
+{
+    le32(p, kind);
+    le32(p + 4, n);
+    le64(p + 8, samples);
+    le64(p + 16, positives);
+    led(p + 24, a);
+    led(p + 32, b);
+    for (uint32_t i = 0; sc && i < n; i++) {
+        led(p + 40 + 8 * (size_t)i, sc[i]);
+        led(p + 40 + 8 * ((size_t)n + i), pr[i]);
+    }
+    return 40 + 16 * (size_t)n;
+}
+
+/* A minimal valid file with this PFPC payload (flags 1). */
+static size_t craft_pfpc(craft *c, const uint8_t *payload, size_t n)
+{
+    craft_begin(c);
+    craft_small_hpar(c);
+    craft_small_parm(c);
+    craft_section(c, "PFPC", 1, payload, n);
+    return craft_end(c);
+}
+
+static void test_calibration_section(void)
+{
+    ps_model a, b;
+    uint8_t *buf = NULL, *buf2 = NULL;
+    size_t len = 0, len2 = 0, plen = 0;
+    char err[256];
+
+    /* round trips: Platt, isotonic with every breakpoint, extremes bit for bit */
+    for (int k = 0; k < 5; k++) {
+        make_model(&a, (ps_lstm_shape){2, 3, 1, 2}, k % 2 ? PS_NORM_FIXED : PS_NORM_BASELINE,
+                   40 + (uint64_t)k);
+        ps_calibration *c = &a.calibration;
+        switch (k) {
+        case 0:
+            *c = (ps_calibration){.kind = PS_CALIB_PLATT, .a = -1.2345678901234567, .b = 3.5};
+            c->samples = 1000;
+            c->positives = 12;
+            break;
+        case 1:
+            *c = (ps_calibration){.kind = PS_CALIB_PLATT, .a = -0.0, .b = -DBL_MAX};
+            c->samples = UINT64_MAX;
+            c->positives = UINT64_MAX;
+            break;
+        case 2:
+            make_isotonic(c, PS_CALIB_MAX_BREAKPOINTS, -3.0, 0.0625);
+            break;
+        case 3:
+            make_isotonic(c, 1, 2.0, 0);
+            c->prob[0] = 0.0;
+            break;
+        default:
+            make_isotonic(c, 3, -DBL_MAX / 2, DBL_MAX / 4);
+            c->prob[0] = 4.9e-324; /* the smallest subnormal */
+            c->prob[1] = 0.5;
+            c->prob[2] = 1.0;
+            break;
+        }
+        CHECK(ps_model_encode(&a, &buf, &len) == PS_OK);
+        int rc = ps_model_decode(buf, len, &b, err, sizeof err);
+        CHECKF(rc == PS_OK, "calibration %d: %s", k, err);
+        if (rc == PS_OK) {
+            CHECKF(models_equal(&a, &b), "calibration %d differs after round trip", k);
+            CHECK(ps_model_encode(&b, &buf2, &len2) == PS_OK);
+            CHECK(len2 == len && memcmp(buf, buf2, len) == 0);
+            free(buf2);
+            buf2 = NULL;
+            ps_model_free(&b);
+        }
+        /* layout: required, last, 40 + 16 n bytes, counted in the header */
+        size_t at = find_section(buf, len, "PFPC", &plen);
+        uint32_t n = c->kind == PS_CALIB_ISOTONIC ? c->count : 0;
+        CHECK(at && rd32(buf + at - 12) == 1 && plen == 40 + 16 * (size_t)n);
+        CHECK(at + plen + 4 == len);
+        CHECK(rd32(buf + 28) == (k % 2 ? 5u : 4u));
+        CHECK(rd32(buf + at) == (uint32_t)c->kind && rd32(buf + at + 4) == n);
+        CHECK(rd64(buf + at + 8) == c->samples && rd64(buf + at + 16) == c->positives);
+        if (c->kind == PS_CALIB_ISOTONIC) {
+            CHECK(rd64(buf + at + 24) == 0 && rd64(buf + at + 32) == 0);
+            double d;
+            uint64_t u = rd64(buf + at + 40 + 8 * (size_t)n);
+            memcpy(&d, &u, 8);
+            CHECK(same_double(d, c->prob[0]));
+        }
+        free(buf);
+        ps_model_free(&a);
+    }
+
+    /* no calibration, no section: files stay what they were */
+    make_model(&a, small_shape, PS_NORM_BASELINE, 3);
+    CHECK(ps_model_encode(&a, &buf, &len) == PS_OK);
+    CHECK(find_section(buf, len, "PFPC", NULL) == 0 && rd32(buf + 28) == 3);
+    CHECK(ps_model_decode(buf, len, &b, NULL, 0) == PS_OK);
+    CHECK(b.calibration.kind == PS_CALIB_NONE);
+    ps_model_free(&b);
+    free(buf);
+
+    /* a calibrated file: every truncation and every bit flip is refused */
+    make_isotonic(&a.calibration, 20, 0, 1);
+    CHECK(ps_model_encode(&a, &buf, &len) == PS_OK);
+    uint8_t *cp = malloc(len);
+    size_t bad = 0;
+    for (size_t l = 0; l < len; l++) {
+        memcpy(cp, buf, l);
+        if (ps_model_decode(cp, l, &b, NULL, 0) != PS_MODEL_ETRUNCATED || !model_is_zero(&b)) bad++;
+    }
+    CHECKF(bad == 0, "%zu truncations of a calibrated file not refused as truncated", bad);
+    size_t at = find_section(buf, len, "PFPC", NULL);
+    for (size_t byte = at - 16; byte < len; byte++)
+        for (int bit = 0; bit < 8; bit++) {
+            memcpy(cp, buf, len);
+            cp[byte] ^= (uint8_t)(1u << bit);
+            if (ps_model_decode(cp, len, &b, NULL, 0) != PS_MODEL_ECHECKSUM) bad++;
+        }
+    CHECKF(bad == 0, "%zu bit flips in PFPC not refused by the checksum", bad);
+
+    /* the encoder refuses what the decoder would */
+    a.calibration.prob[3] = 0.9;
+    CHECK(ps_model_encode(&a, &buf2, &len2) == PS_EINVAL && buf2 == NULL);
+    CHECK(ps_model_check(&a, err, sizeof err) == PS_EINVAL);
+    CHECKF(strcmp(err, "calibration breakpoint 4: probability 0.210526 is below the previous "
+                       "one's 0.9") == 0,
+           "%s", err);
+    a.calibration = (ps_calibration){.kind = PS_CALIB_PLATT, .a = 1};
+    CHECK(ps_model_encode(&a, &buf2, &len2) == PS_EINVAL);
+    a.calibration.kind = (ps_calibration_kind)9;
+    CHECK(ps_model_check(&a, err, sizeof err) == PS_EINVAL);
+    CHECKF(strcmp(err, "unknown calibration kind 9") == 0, "%s", err);
+    free(cp);
+    free(buf);
+    ps_model_free(&a);
+
+    /* written from the specification alone */
+    craft c;
+    uint8_t p[40 + 16 * 300];
+    double sc[300], pr[300];
+    for (int i = 0; i < 300; i++) {
+        sc[i] = i;
+        pr[i] = i / 299.0;
+    }
+    size_t n = pfpc_payload(p, 1, 0, 50, 5, -2.0, 1.0, NULL, NULL);
+    len = craft_pfpc(&c, p, n);
+    int rc = ps_model_decode(c.buf, len, &b, err, sizeof err);
+    CHECKF(rc == PS_OK, "crafted Platt: %s", err);
+    if (rc == PS_OK) {
+        CHECK(b.calibration.kind == PS_CALIB_PLATT && b.calibration.a == -2.0);
+        CHECK(b.calibration.b == 1.0 && b.calibration.samples == 50);
+        CHECK(b.calibration.positives == 5 && b.calibration.count == 0);
+        ps_model_free(&b);
+    }
+    n = pfpc_payload(p, 2, 3, 9, 3, 0, 0, (double[]){-1, 0, 1}, (double[]){0, 0.5, 0.5});
+    craft_begin(&c);
+    craft_small_hpar(&c);
+    craft_section(&c, "PFPC", 0, p, n); /* known tags are decoded whatever their flag says */
+    craft_small_parm(&c);
+    len = craft_end(&c);
+    rc = ps_model_decode(c.buf, len, &b, err, sizeof err);
+    CHECKF(rc == PS_OK, "crafted isotonic: %s", err);
+    if (rc == PS_OK) {
+        CHECK(b.calibration.kind == PS_CALIB_ISOTONIC && b.calibration.count == 3);
+        CHECK(ps_calibration_apply(&b.calibration, -0.5) == 0.25);
+        ps_model_free(&b);
+    }
+
+    /* malformed sections */
+    static const struct {
+        uint32_t kind, n;
+        uint64_t samples, positives;
+        double a, b;
+        int with_points; /* breakpoints follow the fixed part */
+        size_t len;      /* 0: as the count says */
+        double s1, p1;   /* replace the second breakpoint */
+        const char *msg;
+    } cases[] = {
+        {0, 0, 0, 0, 0, 0, 0, 0, 1, 0.5, "unknown calibration kind 0 (this build knows 1 = Platt"},
+        {3, 0, 0, 0, 0, 0, 0, 0, 1, 0.5, "unknown calibration kind 3"},
+        {1, 1, 0, 0, -1, 0, 1, 0, 1, 0.5, "Platt calibration declares 1 breakpoints (must be 0)"},
+        {2, 0, 0, 0, 0, 0, 0, 0, 1, 0.5, "isotonic calibration has 0 breakpoints, 1..256"},
+        {2, 257, 0, 0, 0, 0, 1, 0, 1, 0.5, "isotonic calibration has 257 breakpoints, 1..256"},
+        {2, 0xffffffffu, 0, 0, 0, 0, 0, 0, 1, 0.5, "isotonic calibration has 4294967295"},
+        {2, 3, 0, 0, 0, 0, 1, 56, 1, 0.5,
+         "section PFPC is 56 bytes, expected 88 for 3 breakpoints"},
+        {1, 0, 0, 0, -1, 0, 0, 48, 1, 0.5, "section PFPC is 48 bytes, expected 40 for 0"},
+        {1, 0, 0, 0, -1, 0, 0, 32, 1, 0.5, "section PFPC is 32 bytes, at least 40 expected"},
+        {2, 3, 0, 0, 0.5, 0, 1, 0, 1, 0.5, "isotonic calibration has Platt coefficients"},
+        {2, 3, 0, 0, -0.0, 0, 1, 0, 1, 0.5, "isotonic calibration has Platt coefficients"},
+        {2, 3, 0, 0, 0, 0, 1, 0, -1, 0.5, "calibration breakpoint 1: score -1 is not above the"},
+        {2, 3, 0, 0, 0, 0, 1, 0, 3, 0.5,
+         "calibration breakpoint 2: score 2 is not above the previous one's 3"},
+        {2, 3, 0, 0, 0, 0, 1, 0, 1, 0.75, "calibration breakpoint 2: probability 0.5 is below"},
+        {2, 3, 0, 0, 0, 0, 1, 0, 1, 1.25, "calibration breakpoint 1: probability 1.25 is outside"},
+        {2, 3, 0, 0, 0, 0, 1, 0, NAN, 0.5, "calibration breakpoint 1: score is not finite (nan)"},
+        {2, 3, 0, 0, 0, 0, 1, 0, 1, -INFINITY, "calibration breakpoint 1: probability is not"},
+        {2, 3, 1, 2, 0, 0, 1, 0, 0.5, 0.5, "calibration counts 2 positives among 1 samples"},
+        {1, 0, 0, 0, 0.5, 0, 0, 0, 1, 0.5, "Platt coefficient a = 0.5 is positive"},
+        {1, 0, 0, 0, -1, NAN, 0, 0, 1, 0.5, "Platt coefficient b is not finite (nan)"},
+        {1, 0, 0, 0, INFINITY, 0, 0, 0, 1, 0.5, "Platt coefficient a is not finite (inf)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double s3[3] = {-1, cases[i].s1, 2}, p3[3] = {0, cases[i].p1, 0.5};
+        uint32_t pts = cases[i].with_points ? 3 : 0;
+        memset(p, 0, sizeof p);
+        n = pfpc_payload(p, cases[i].kind, pts, cases[i].samples, cases[i].positives, cases[i].a,
+                         cases[i].b, pts ? s3 : NULL, p3);
+        le32(p + 4, cases[i].n);
+        if (cases[i].len) n = cases[i].len;
+        len = craft_pfpc(&c, p, n);
+        expect_fail(c.buf, len, PS_MODEL_EFORMAT, cases[i].msg, cases[i].msg);
+    }
+    /* a count that claims far more than the bytes there are */
+    n = pfpc_payload(p, 2, 300, 0, 0, 0, 0, sc, pr);
+    len = craft_pfpc(&c, p, 40 + 16 * 3);
+    expect_fail(c.buf, len, PS_MODEL_EFORMAT, "isotonic calibration has 300 breakpoints",
+                "count 300");
+    /* twice */
+    n = pfpc_payload(p, 1, 0, 0, 0, -1, 0, NULL, NULL);
+    craft_begin(&c);
+    craft_small_hpar(&c);
+    craft_section(&c, "PFPC", 1, p, n);
+    craft_small_parm(&c);
+    craft_section(&c, "PFPC", 1, p, n);
+    len = craft_end(&c);
+    expect_fail(c.buf, len, PS_MODEL_EFORMAT, "duplicate section PFPC", "duplicate PFPC");
+}
+
 int main(void)
 {
     test_crc32();
@@ -965,6 +1240,7 @@ int main(void)
     test_crafted();
     test_values();
     test_encode_refuses();
+    test_calibration_section();
     test_files();
     return test_finish("test_model_file");
 }
