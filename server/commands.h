@@ -8,5 +8,6 @@
 
 int ps_cmd_train(int argc, char **argv);
 int ps_cmd_bench(int argc, char **argv);
+int ps_cmd_score(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"train", ps_cmd_train, "train the LSTM forecaster on healthy history (CSV)"},
+    {"score", ps_cmd_score, "score CSV series online: Instability Score and PFP per row"},
     {"bench", ps_cmd_bench, "benchmark the kernels against OpenBLAS and PyTorch"},
 };
 

@@ -1,0 +1,90 @@
+/*
+ * scorer.h - heartbeats in, Instability Score and PFP out, for many
+ * processors at once.
+ *
+ * Per processor, the first `warmup` ticks are only kept. The tick that
+ * completes them sets everything from those rows at once: the baseline
+ * (robust location and scale per metric), an ARIMA model per metric, the
+ * LSTM state (the rows are replayed through it), the healthy scale of the
+ * forecast residuals, their covariance, and the EVT tail of the processor's
+ * own healthy scores. From then on every tick is scored online:
+ *
+ *   z      = (x - loc) / scale                     baseline
+ *   f      = w * lstm(z) + (1 - w) * arima(z)      forecasts made at t-1
+ *   u      = (z - f) / residual scale              per metric
+ *   raw    = u' S^-1 u / K + lateness_weight * lateness^2
+ *   score  = EW average of raw (smoothing)
+ *   PFP    = EVT tail of the healthy scores at score
+ *
+ * and a tick whose PFP stays below `unstable_pfp` teaches the baseline, the
+ * covariance and the tail; an unstable one teaches nothing.
+ */
+#ifndef PRESHIFT_SCORER_H
+#define PRESHIFT_SCORER_H
+
+#include "evt.h"
+#include "model.h"
+
+#include <stdint.h>
+
+typedef struct ps_scorer_config {
+    size_t processors;
+    size_t metrics;
+    uint32_t warmup;   /* ticks kept before a processor is scored (>= 16); the
+                        * most any processor may be given (ps_scorer_set_warmup) */
+    uint32_t burn_in;  /* warm-up ticks that only warm the LSTM state up */
+    float lstm_weight; /* w above: 1 = LSTM alone, 0 = ARIMA alone */
+    int arima_p, arima_d, arima_q;
+    float residual_floor; /* least healthy residual scale, in baseline scales */
+    float smoothing;      /* weight of the new raw score in the EW average, (0, 1] */
+    float lateness_weight;
+    float drift_rate;   /* baseline drift following after warm-up, 0 = frozen */
+    float unstable_pfp; /* ticks at or above this PFP teach nothing */
+    ps_evt_options evt;
+} ps_scorer_config;
+
+ps_scorer_config ps_scorer_default_config(void);
+
+typedef enum ps_proc_state {
+    PS_PROC_WARMING = 0, /* still collecting its warm-up ticks: score and PFP are 0 */
+    PS_PROC_SCORED = 1,
+} ps_proc_state;
+
+typedef struct ps_score {
+    float score;        /* smoothed Instability Score (>= 0) */
+    double pfp;         /* predictive failure probability in [0, 1] */
+    int32_t top_metric; /* metric contributing most to this tick, -1 while warming */
+    float top_share;    /* its share of the Mahalanobis term */
+    float lateness;     /* of this heartbeat */
+    uint8_t state;      /* ps_proc_state */
+} ps_score;
+
+typedef struct ps_scorer ps_scorer;
+
+/*
+ * NULL with the reason in err for a bad configuration, a model that does not
+ * fit the metric count, or memory. The model is copied into the backend; the
+ * caller may free it afterwards.
+ */
+ps_scorer *ps_scorer_create(ps_backend *be, const ps_model *m, const ps_scorer_config *cfg,
+                            char *err, size_t errlen);
+void ps_scorer_free(ps_scorer *s);
+const ps_scorer_config *ps_scorer_config_of(const ps_scorer *s);
+
+/*
+ * Give processor proc a shorter warm-up than the configured one (16 ..
+ * cfg.warmup, and more than burn_in + 8), before its first tick: each series
+ * of a corpus can warm up on its own share of rows. 0 or PS_EINVAL.
+ */
+int ps_scorer_set_warmup(ps_scorer *s, uint32_t proc, uint32_t warmup);
+
+/*
+ * One tick of n distinct processors: x is n x metrics, t their heartbeat
+ * times (n; NULL = one tick apart). Every value must be finite. out gets one
+ * ps_score per processor. 0, or a negative code with the reason in err (the
+ * tick is then refused whole and changes no state).
+ */
+int ps_scorer_tick(ps_scorer *s, size_t n, const uint32_t *procs, const double *t, const float *x,
+                   ps_score *out, char *err, size_t errlen);
+
+#endif
