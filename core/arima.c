@@ -19,9 +19,9 @@
  * re-optimizes from there without leaving the region.
  */
 #include "arima.h"
+#include "error.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,20 +41,6 @@
 ps_arima_options ps_arima_default_options(void)
 {
     return (ps_arima_options){.refine = 10, .long_ar = 0};
-}
-
-static int set_err(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int set_err(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
 }
 
 /* ---- orders and window lengths ---------------------------------------- */
@@ -413,30 +399,30 @@ static void difference(const double *y, size_t n, int d, double *w)
 int ps_arima_estimate(const double *y, size_t n, int p, int d, int q, const ps_arima_options *opt,
                       ps_arima_model *m, char *err, size_t errlen)
 {
-    if (!y || !m) return set_err(err, errlen, PS_EINVAL, "ARIMA estimate: NULL series or model");
+    if (!y || !m) return ps_fail(err, errlen, PS_EINVAL, "ARIMA estimate: NULL series or model");
     if (p < 0 || q < 0 || d < 0 || p > PS_ARMA_MAX_ORDER || q > PS_ARMA_MAX_ORDER ||
         d > PS_ARIMA_MAX_D)
-        return set_err(err, errlen, PS_EINVAL,
+        return ps_fail(err, errlen, PS_EINVAL,
                        "ARIMA order (%d,%d,%d) out of range: p, q in 0..%d, d in 0..%d", p, d, q,
                        PS_ARMA_MAX_ORDER, PS_ARIMA_MAX_D);
     ps_arima_options o = opt ? *opt : ps_arima_default_options();
     if (o.refine < 0 || o.long_ar < 0)
-        return set_err(err, errlen, PS_EINVAL, "ARIMA options must not be negative");
+        return ps_fail(err, errlen, PS_EINVAL, "ARIMA options must not be negative");
     size_t need = ps_arima_min_window(p, d, q);
     if (n < need)
-        return set_err(err, errlen, PS_ARIMA_ESHORT,
+        return ps_fail(err, errlen, PS_ARIMA_ESHORT,
                        "a window of %zu values is too short for ARIMA(%d,%d,%d): need %zu", n, p, d,
                        q, need);
     for (size_t t = 0; t < n; t++)
         if (!isfinite(y[t]))
-            return set_err(err, errlen, PS_ARIMA_EDATA, "value %zu of the window is %g", t, y[t]);
+            return ps_fail(err, errlen, PS_ARIMA_EDATA, "value %zu of the window is %g", t, y[t]);
     size_t len = n - (size_t)d;
     if (o.long_ar > 0 && q > 0 && (size_t)o.long_ar > len - (size_t)q - 2 * (size_t)(1 + p + q) - 8)
-        return set_err(err, errlen, PS_EINVAL, "long AR order %d too large for %zu values",
+        return ps_fail(err, errlen, PS_EINVAL, "long AR order %d too large for %zu values",
                        o.long_ar, len);
 
     double *z = malloc(n * sizeof(double));
-    if (!z) return set_err(err, errlen, PS_ENOMEM, "out of memory");
+    if (!z) return ps_fail(err, errlen, PS_ENOMEM, "out of memory");
     difference(y, n, d, z);
 
     memset(m, 0, sizeof *m);
@@ -470,7 +456,7 @@ int ps_arima_estimate(const double *y, size_t n, int p, int d, int q, const ps_a
     int rc = hannan_rissanen(z, len, p, q, o.long_ar, beta, &flags);
     if (rc) {
         free(z);
-        return set_err(err, errlen, rc, "out of memory");
+        return ps_fail(err, errlen, rc, "out of memory");
     }
     for (int i = 0; i < 1 + p + q; i++)
         if (!isfinite(beta[i])) beta[i] = 0;
@@ -623,21 +609,21 @@ ps_arima_bank *ps_arima_bank_create(ps_backend *be, int p, int d, int q, size_t 
                                     size_t errlen)
 {
     if (!be) {
-        set_err(err, errlen, PS_EINVAL, "no backend");
+        ps_fail(err, errlen, PS_EINVAL, "no backend");
         return NULL;
     }
     if (p < 0 || q < 0 || d < 0 || p > PS_ARMA_MAX_ORDER || q > PS_ARMA_MAX_ORDER ||
         d > PS_ARIMA_MAX_D) {
-        set_err(err, errlen, PS_EINVAL, "ARIMA order (%d,%d,%d) out of range", p, d, q);
+        ps_fail(err, errlen, PS_EINVAL, "ARIMA order (%d,%d,%d) out of range", p, d, q);
         return NULL;
     }
     if (nseries == 0 || nseries > UINT32_MAX) {
-        set_err(err, errlen, PS_EINVAL, "ARIMA series count %zu out of range", nseries);
+        ps_fail(err, errlen, PS_EINVAL, "ARIMA series count %zu out of range", nseries);
         return NULL;
     }
     ps_arima_bank *b = calloc(1, sizeof *b);
     if (!b) {
-        set_err(err, errlen, PS_ENOMEM, "out of memory");
+        ps_fail(err, errlen, PS_ENOMEM, "out of memory");
         return NULL;
     }
     size_t np = (size_t)(1 + p + q);
@@ -652,13 +638,13 @@ ps_arima_bank *ps_arima_bank_create(ps_backend *be, int p, int d, int q, size_t 
     b->w = malloc(nseries * sizeof(float));
     b->fc = malloc(nseries * sizeof(float));
     if (!b->series || !b->coef || !b->w || !b->fc) {
-        set_err(err, errlen, PS_ENOMEM, "out of memory for %zu ARIMA series", nseries);
+        ps_fail(err, errlen, PS_ENOMEM, "out of memory for %zu ARIMA series", nseries);
         ps_arima_bank_free(b);
         return NULL;
     }
     b->arma = ps_arma_create(be, p, q, nseries);
     if (!b->arma) {
-        set_err(err, errlen, PS_EDEVICE, "cannot create the ARMA kernel: %s", ps_backend_error(be));
+        ps_fail(err, errlen, PS_EDEVICE, "cannot create the ARMA kernel: %s", ps_backend_error(be));
         ps_arima_bank_free(b);
         return NULL;
     }
@@ -692,19 +678,19 @@ int ps_arima_bank_set_model(ps_arima_bank *b, uint32_t series, const ps_arima_mo
     char *err = b->err;
     size_t el = sizeof b->err;
     if (series >= b->nseries)
-        return set_err(err, el, PS_EINVAL, "series %u out of range (%zu series)", (unsigned)series,
+        return ps_fail(err, el, PS_EINVAL, "series %u out of range (%zu series)", (unsigned)series,
                        b->nseries);
     if (!m || !model_valid(m) || m->p != b->p || m->d != b->d || m->q != b->q)
-        return set_err(err, el, PS_EINVAL, "model missing, invalid or not ARIMA(%d,%d,%d)", b->p,
+        return ps_fail(err, el, PS_EINVAL, "model missing, invalid or not ARIMA(%d,%d,%d)", b->p,
                        b->d, b->q);
     if (len < (size_t)b->d || (len && !history))
-        return set_err(err, el, PS_EINVAL, "priming ARIMA(%d,%d,%d) needs %d values, got %zu", b->p,
+        return ps_fail(err, el, PS_EINVAL, "priming ARIMA(%d,%d,%d) needs %d values, got %zu", b->p,
                        b->d, b->q, b->d, len);
     arima_run r;
     run_init(&r, m);
     for (size_t t = 0; t < len; t++) {
         if (!isfinite(history[t]))
-            return set_err(err, el, PS_ARIMA_EDATA, "history value %zu is not finite", t);
+            return ps_fail(err, el, PS_ARIMA_EDATA, "history value %zu is not finite", t);
         double e, f;
         run_push(&r, m, history[t], &e, &f);
     }
@@ -727,7 +713,7 @@ int ps_arima_bank_set_model(ps_arima_bank *b, uint32_t series, const ps_arima_mo
     state[p + q] = (float)(r.fw - m->mean);
     int rc = ps_arma_set_params(b->arma, 1, &series, params);
     if (!rc) rc = ps_arma_state_set(b->arma, 1, &series, state);
-    if (rc) return set_err(err, el, rc, "ARMA kernel refused: %s", ps_backend_error(b->be));
+    if (rc) return ps_fail(err, el, rc, "ARMA kernel refused: %s", ps_backend_error(b->be));
 
     double *coef = b->coef + (size_t)series * np;
     coef[0] = m->c;
@@ -750,11 +736,11 @@ int ps_arima_bank_fit(ps_arima_bank *b, uint32_t series, const float *window, si
                       const ps_arima_options *opt)
 {
     if (series >= b->nseries)
-        return set_err(b->err, sizeof b->err, PS_EINVAL, "series %u out of range (%zu series)",
+        return ps_fail(b->err, sizeof b->err, PS_EINVAL, "series %u out of range (%zu series)",
                        (unsigned)series, b->nseries);
-    if (!window) return set_err(b->err, sizeof b->err, PS_EINVAL, "ARIMA fit: NULL window");
+    if (!window) return ps_fail(b->err, sizeof b->err, PS_EINVAL, "ARIMA fit: NULL window");
     double *y = malloc((len ? len : 1) * sizeof(double));
-    if (!y) return set_err(b->err, sizeof b->err, PS_ENOMEM, "out of memory");
+    if (!y) return ps_fail(b->err, sizeof b->err, PS_ENOMEM, "out of memory");
     for (size_t t = 0; t < len; t++)
         y[t] = window[t];
     ps_arima_model m;
@@ -792,18 +778,18 @@ int ps_arima_bank_step(ps_arima_bank *b, size_t n, const uint32_t *series, const
     char *err = b->err;
     size_t el = sizeof b->err;
     if (n == 0) return PS_OK;
-    if (!series || !y) return set_err(err, el, PS_EINVAL, "ARIMA step: NULL series or values");
+    if (!series || !y) return ps_fail(err, el, PS_EINVAL, "ARIMA step: NULL series or values");
     if (n > b->nseries)
-        return set_err(err, el, PS_EINVAL, "ARIMA step of %zu rows over %zu series", n, b->nseries);
+        return ps_fail(err, el, PS_EINVAL, "ARIMA step of %zu rows over %zu series", n, b->nseries);
     for (size_t i = 0; i < n; i++) {
         uint32_t s = series[i];
         if (s >= b->nseries)
-            return set_err(err, el, PS_EINVAL, "series %u out of range (%zu series)", (unsigned)s,
+            return ps_fail(err, el, PS_EINVAL, "series %u out of range (%zu series)", (unsigned)s,
                            b->nseries);
         if (!b->series[s].fitted)
-            return set_err(err, el, PS_EINVAL, "series %u has no model yet", (unsigned)s);
+            return ps_fail(err, el, PS_EINVAL, "series %u has no model yet", (unsigned)s);
         if (!isfinite(y[i]))
-            return set_err(err, el, PS_ARIMA_EDATA, "value for series %u is not finite",
+            return ps_fail(err, el, PS_ARIMA_EDATA, "value for series %u is not finite",
                            (unsigned)s);
         const bank_series *st = &b->series[s];
         double v = y[i];
@@ -812,7 +798,7 @@ int ps_arima_bank_step(ps_arima_bank *b, size_t n, const uint32_t *series, const
     }
     /* The kernel refuses repeated series before it changes anything. */
     int rc = ps_arma_step(b->arma, n, series, b->w, resid, forecast ? b->fc : NULL);
-    if (rc) return set_err(err, el, rc, "%s", ps_backend_error(b->be));
+    if (rc) return ps_fail(err, el, rc, "%s", ps_backend_error(b->be));
     for (size_t i = 0; i < n; i++) {
         bank_series *st = &b->series[series[i]];
         st->last[1] = st->last[0];

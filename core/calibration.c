@@ -21,10 +21,10 @@
  * jump at an arbitrary point of a gap where there was no data.
  */
 #include "calibration.h"
+#include "error.h"
 #include "kernels/kernels.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,21 +35,6 @@ static const double platt_min_step = 1e-10;
 static const double platt_grad_tol = 1e-9;  /* converged: |gradient| <= this * n */
 static const double platt_grad_ok = 1e-6;   /* still accepted when the line search stalls */
 static const double log_loss_floor = 1e-15; /* probabilities kept this far from 0 and 1 */
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 4, 5)))
-#endif
-static int
-fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 static const char *nonfinite_name(double v)
 {
@@ -63,65 +48,68 @@ int ps_calibration_check(const ps_calibration *c, char *err, size_t errlen)
 {
     const int E = PS_EINVAL;
     if (err && errlen) err[0] = '\0';
-    if (!c) return fail(err, errlen, E, "no calibration");
+    if (!c) return ps_fail(err, errlen, E, "no calibration");
     switch (c->kind) {
     case PS_CALIB_NONE:
         return PS_OK;
     case PS_CALIB_PLATT:
         if (!isfinite(c->a))
-            return fail(err, errlen, E, "Platt coefficient a is not finite (%s)",
-                        nonfinite_name(c->a));
+            return ps_fail(err, errlen, E, "Platt coefficient a is not finite (%s)",
+                           nonfinite_name(c->a));
         if (!isfinite(c->b))
-            return fail(err, errlen, E, "Platt coefficient b is not finite (%s)",
-                        nonfinite_name(c->b));
+            return ps_fail(err, errlen, E, "Platt coefficient b is not finite (%s)",
+                           nonfinite_name(c->b));
         if (c->a > 0)
-            return fail(err, errlen, E,
-                        "Platt coefficient a = %g is positive (a higher score would mean a lower "
-                        "probability)",
-                        c->a);
+            return ps_fail(
+                err, errlen, E,
+                "Platt coefficient a = %g is positive (a higher score would mean a lower "
+                "probability)",
+                c->a);
         break;
     case PS_CALIB_ISOTONIC: {
         uint32_t n = c->count;
         if (n < 1 || n > PS_CALIB_MAX_BREAKPOINTS)
-            return fail(err, errlen, E, "isotonic calibration has %lu breakpoints, 1..%d allowed",
-                        (unsigned long)n, PS_CALIB_MAX_BREAKPOINTS);
+            return ps_fail(err, errlen, E,
+                           "isotonic calibration has %lu breakpoints, 1..%d allowed",
+                           (unsigned long)n, PS_CALIB_MAX_BREAKPOINTS);
         for (uint32_t i = 0; i < n; i++) {
             double s = c->score[i], p = c->prob[i];
             if (!isfinite(s))
-                return fail(err, errlen, E, "calibration breakpoint %lu: score is not finite (%s)",
-                            (unsigned long)i, nonfinite_name(s));
+                return ps_fail(err, errlen, E,
+                               "calibration breakpoint %lu: score is not finite (%s)",
+                               (unsigned long)i, nonfinite_name(s));
             if (!isfinite(p))
-                return fail(err, errlen, E,
-                            "calibration breakpoint %lu: probability is not finite (%s)",
-                            (unsigned long)i, nonfinite_name(p));
+                return ps_fail(err, errlen, E,
+                               "calibration breakpoint %lu: probability is not finite (%s)",
+                               (unsigned long)i, nonfinite_name(p));
             if (p < 0 || p > 1)
-                return fail(err, errlen, E,
-                            "calibration breakpoint %lu: probability %g is outside [0, 1]",
-                            (unsigned long)i, p);
+                return ps_fail(err, errlen, E,
+                               "calibration breakpoint %lu: probability %g is outside [0, 1]",
+                               (unsigned long)i, p);
             if (i > 0 && !(s > c->score[i - 1]))
-                return fail(err, errlen, E,
-                            "calibration breakpoint %lu: score %g is not above the previous "
-                            "one's %g",
-                            (unsigned long)i, s, c->score[i - 1]);
+                return ps_fail(err, errlen, E,
+                               "calibration breakpoint %lu: score %g is not above the previous "
+                               "one's %g",
+                               (unsigned long)i, s, c->score[i - 1]);
             if (i > 0 && p < c->prob[i - 1])
-                return fail(err, errlen, E,
-                            "calibration breakpoint %lu: probability %g is below the previous "
-                            "one's %g",
-                            (unsigned long)i, p, c->prob[i - 1]);
+                return ps_fail(err, errlen, E,
+                               "calibration breakpoint %lu: probability %g is below the previous "
+                               "one's %g",
+                               (unsigned long)i, p, c->prob[i - 1]);
         }
         /* interpolation divides by score differences; they must not overflow */
         if (!isfinite(c->score[n - 1] - c->score[0]))
-            return fail(err, errlen, E,
-                        "calibration breakpoints span a range too wide for a double (%g to %g)",
-                        c->score[0], c->score[n - 1]);
+            return ps_fail(err, errlen, E,
+                           "calibration breakpoints span a range too wide for a double (%g to %g)",
+                           c->score[0], c->score[n - 1]);
         break;
     }
     default:
-        return fail(err, errlen, E, "unknown calibration kind %d", (int)c->kind);
+        return ps_fail(err, errlen, E, "unknown calibration kind %d", (int)c->kind);
     }
     if (c->positives > c->samples)
-        return fail(err, errlen, E, "calibration counts %llu positives among %llu samples",
-                    (unsigned long long)c->positives, (unsigned long long)c->samples);
+        return ps_fail(err, errlen, E, "calibration counts %llu positives among %llu samples",
+                       (unsigned long long)c->positives, (unsigned long long)c->samples);
     return PS_OK;
 }
 
@@ -183,36 +171,36 @@ typedef struct pairs_stats {
 static int check_pairs(const double *score, const uint8_t *label, size_t n, pairs_stats *st,
                        char *err, size_t errlen)
 {
-    if (n && (!score || !label)) return fail(err, errlen, PS_EINVAL, "no scores or labels");
+    if (n && (!score || !label)) return ps_fail(err, errlen, PS_EINVAL, "no scores or labels");
     if (n < PS_CALIB_MIN_POINTS)
-        return fail(err, errlen, PS_CALIB_ESHORT, "%zu labelled point(s), at least %d needed", n,
-                    PS_CALIB_MIN_POINTS);
+        return ps_fail(err, errlen, PS_CALIB_ESHORT, "%zu labelled point(s), at least %d needed", n,
+                       PS_CALIB_MIN_POINTS);
     size_t pos = 0;
     double lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(score[i]))
-            return fail(err, errlen, PS_CALIB_EDATA, "score %zu is not finite (%s)", i,
-                        nonfinite_name(score[i]));
+            return ps_fail(err, errlen, PS_CALIB_EDATA, "score %zu is not finite (%s)", i,
+                           nonfinite_name(score[i]));
         if (label[i] > 1)
-            return fail(err, errlen, PS_CALIB_EDATA, "label %zu is %u (must be 0 or 1)", i,
-                        (unsigned)label[i]);
+            return ps_fail(err, errlen, PS_CALIB_EDATA, "label %zu is %u (must be 0 or 1)", i,
+                           (unsigned)label[i]);
         pos += label[i];
         if (score[i] < lo) lo = score[i];
         if (score[i] > hi) hi = score[i];
     }
     if (pos == 0)
-        return fail(err, errlen, PS_CALIB_ENOPOS,
-                    "no label is 1 among %zu points: a calibration needs failures to learn from",
-                    n);
+        return ps_fail(err, errlen, PS_CALIB_ENOPOS,
+                       "no label is 1 among %zu points: a calibration needs failures to learn from",
+                       n);
     if (pos == n)
-        return fail(err, errlen, PS_CALIB_ENONEG,
-                    "all %zu labels are 1: a calibration needs healthy points to learn from", n);
+        return ps_fail(err, errlen, PS_CALIB_ENONEG,
+                       "all %zu labels are 1: a calibration needs healthy points to learn from", n);
     if (lo == hi)
-        return fail(err, errlen, PS_CALIB_ESHORT,
-                    "all %zu scores are equal (%g): at least 2 distinct scores needed", n, lo);
+        return ps_fail(err, errlen, PS_CALIB_ESHORT,
+                       "all %zu scores are equal (%g): at least 2 distinct scores needed", n, lo);
     if (!isfinite(hi - lo))
-        return fail(err, errlen, PS_CALIB_EDATA,
-                    "scores span a range too wide for a double (%g to %g)", lo, hi);
+        return ps_fail(err, errlen, PS_CALIB_EDATA,
+                       "scores span a range too wide for a double (%g to %g)", lo, hi);
     st->positives = pos;
     st->lo = lo;
     st->hi = hi;
@@ -286,7 +274,7 @@ int ps_calibration_fit_platt(ps_calibration *c, const double *score, const uint8
                              ps_calibration_fit_info *info, char *err, size_t errlen)
 {
     begin(c, info, err, errlen);
-    if (!c) return fail(err, errlen, PS_EINVAL, "no calibration to fit");
+    if (!c) return ps_fail(err, errlen, PS_EINVAL, "no calibration to fit");
     pairs_stats st;
     int rc = check_pairs(score, label, n, &st, err, errlen);
     if (rc) return rc;
@@ -295,7 +283,7 @@ int ps_calibration_fit_platt(ps_calibration *c, const double *score, const uint8
     /* u in [-1/2, 1/2] first, so that neither the mean nor the spread can overflow */
     double mid = st.lo / 2 + st.hi / 2, range = st.hi - st.lo;
     double *z = malloc(n * sizeof *z);
-    if (!z) return fail(err, errlen, PS_ENOMEM, "out of memory for %zu scores", n);
+    if (!z) return ps_fail(err, errlen, PS_ENOMEM, "out of memory for %zu scores", n);
     double mu = 0, var = 0;
     for (size_t i = 0; i < n; i++) {
         z[i] = (score[i] - mid) / range;
@@ -341,17 +329,18 @@ int ps_calibration_fit_platt(ps_calibration *c, const double *score, const uint8
     platt_derivatives(z, label, n, a, b, t1, t0, g, h);
     free(z);
     if (!(fabs(g[0]) <= platt_grad_ok * dn && fabs(g[1]) <= platt_grad_ok * dn))
-        return fail(err, errlen, PS_CALIB_EFIT,
-                    "Platt fit did not converge after %d Newton steps (gradient %g, %g)", it, g[0],
-                    g[1]);
+        return ps_fail(err, errlen, PS_CALIB_EFIT,
+                       "Platt fit did not converge after %d Newton steps (gradient %g, %g)", it,
+                       g[0], g[1]);
 
     /* back to raw scores: z = (s - mid) / (range sd) - mu / sd */
     double k = a / sd / range;
     double shift = mu / sd + mid / sd / range;
     double ra = k, rb = b - a * shift;
     if (!isfinite(ra) || !isfinite(rb))
-        return fail(err, errlen, PS_CALIB_EFIT,
-                    "Platt coefficients overflow on the raw scores (range %g to %g)", st.lo, st.hi);
+        return ps_fail(err, errlen, PS_CALIB_EFIT,
+                       "Platt coefficients overflow on the raw scores (range %g to %g)", st.lo,
+                       st.hi);
     int constrained = 0;
     if (ra >= 0) {
         /* the constrained optimum of a convex loss lies on the boundary a = 0, where the best b
@@ -605,11 +594,11 @@ int ps_calibration_fit_isotonic(ps_calibration *c, const double *score, const ui
                                 char *err, size_t errlen)
 {
     begin(c, info, err, errlen);
-    if (!c) return fail(err, errlen, PS_EINVAL, "no calibration to fit");
+    if (!c) return ps_fail(err, errlen, PS_EINVAL, "no calibration to fit");
     if (max_breakpoints == 0) max_breakpoints = PS_CALIB_MAX_BREAKPOINTS;
     if (max_breakpoints < 2 || max_breakpoints > PS_CALIB_MAX_BREAKPOINTS)
-        return fail(err, errlen, PS_EINVAL, "breakpoint cap %zu out of range 2..%d",
-                    max_breakpoints, PS_CALIB_MAX_BREAKPOINTS);
+        return ps_fail(err, errlen, PS_EINVAL, "breakpoint cap %zu out of range 2..%d",
+                       max_breakpoints, PS_CALIB_MAX_BREAKPOINTS);
     pairs_stats st;
     int rc = check_pairs(score, label, n, &st, err, errlen);
     if (rc) return rc;
@@ -685,7 +674,7 @@ int ps_calibration_fit_isotonic(ps_calibration *c, const double *score, const ui
 out:
     if (rc == PS_ENOMEM) {
         memset(c, 0, sizeof *c);
-        fail(err, errlen, rc, "out of memory for %zu points", n);
+        ps_fail(err, errlen, rc, "out of memory for %zu points", n);
     }
     free(sv);
     free(gs);
@@ -706,16 +695,16 @@ int ps_reliability(const double *prob, const uint8_t *label, size_t n, ps_reliab
     if (err && errlen) err[0] = '\0';
     if (sum) memset(sum, 0, sizeof *sum);
     if (!prob || !label || !bins)
-        return fail(err, errlen, PS_EINVAL, "no probabilities, labels or bins");
-    if (n == 0) return fail(err, errlen, PS_EINVAL, "no points");
-    if (nbins == 0) return fail(err, errlen, PS_EINVAL, "no bins");
+        return ps_fail(err, errlen, PS_EINVAL, "no probabilities, labels or bins");
+    if (n == 0) return ps_fail(err, errlen, PS_EINVAL, "no points");
+    if (nbins == 0) return ps_fail(err, errlen, PS_EINVAL, "no bins");
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(prob[i]) || prob[i] < 0 || prob[i] > 1)
-            return fail(err, errlen, PS_CALIB_EDATA, "probability %zu is %g (must be in [0, 1])", i,
-                        prob[i]);
+            return ps_fail(err, errlen, PS_CALIB_EDATA, "probability %zu is %g (must be in [0, 1])",
+                           i, prob[i]);
         if (label[i] > 1)
-            return fail(err, errlen, PS_CALIB_EDATA, "label %zu is %u (must be 0 or 1)", i,
-                        (unsigned)label[i]);
+            return ps_fail(err, errlen, PS_CALIB_EDATA, "label %zu is %u (must be 0 or 1)", i,
+                           (unsigned)label[i]);
     }
     double db = (double)nbins;
     for (size_t k = 0; k < nbins; k++) {

@@ -32,26 +32,12 @@
  * sanity clamps, and the flags say when one was hit.
  */
 #include "evt.h"
+#include "error.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int set_err(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int set_err(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 /* ---- GPD ----------------------------------------------------------------- */
 
@@ -423,17 +409,17 @@ static int options_ok(const ps_evt_options *o)
 int ps_evt_init(ps_evt *e, const double *x, size_t n, const ps_evt_options *opt, char *err,
                 size_t errlen)
 {
-    if (!e) return set_err(err, errlen, PS_EINVAL, "EVT init: NULL model");
+    if (!e) return ps_fail(err, errlen, PS_EINVAL, "EVT init: NULL model");
     memset(e, 0, sizeof *e);
     e->opt = opt ? *opt : ps_evt_default_options();
-    if (!options_ok(&e->opt)) return set_err(err, errlen, PS_EINVAL, "EVT init: bad options");
-    if (n > 0 && !x) return set_err(err, errlen, PS_EINVAL, "EVT init: NULL calibration batch");
+    if (!options_ok(&e->opt)) return ps_fail(err, errlen, PS_EINVAL, "EVT init: bad options");
+    if (n > 0 && !x) return ps_fail(err, errlen, PS_EINVAL, "EVT init: NULL calibration batch");
 
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         m += isfinite(x[i]) != 0;
     if (m == 0)
-        return set_err(err, errlen, PS_EINVAL,
+        return ps_fail(err, errlen, PS_EINVAL,
                        "EVT init: no finite score among the %zu of the calibration batch", n);
 
     size_t w = e->opt.window, me = e->opt.max_excess;
@@ -443,7 +429,7 @@ int ps_evt_init(ps_evt *e, const double *x, size_t n, const ps_evt_options *opt,
     if (!sorted || !block) {
         free(sorted);
         free(block);
-        return set_err(err, errlen, PS_ENOMEM, "EVT init: out of memory");
+        return ps_fail(err, errlen, PS_ENOMEM, "EVT init: out of memory");
     }
     e->excess = (double *)(void *)block;
     e->window = (float *)(void *)(block + me * sizeof(double));

@@ -11,10 +11,10 @@
  */
 #include "model_file.h"
 #include "crc32.h"
+#include "error.h"
 
 #include <float.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,21 +111,6 @@ static size_t pad8(size_t n)
 
 /* ---- messages ---- */
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 4, 5)))
-#endif
-static int
-fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 static const char *nonfinite_name(float f)
 {
     if (isnan(f)) return "nan";
@@ -164,43 +149,43 @@ static void param_where(const ps_lstm_shape *s, size_t i, char *out, size_t outl
 static int check_shape(const ps_lstm_shape *s, char *err, size_t errlen, int code)
 {
     if (s->input < 1 || s->input > PS_LSTM_MAX_INPUT)
-        return fail(err, errlen, code, "input width %d out of range 1..%d", (int)s->input,
-                    PS_LSTM_MAX_INPUT);
+        return ps_fail(err, errlen, code, "input width %d out of range 1..%d", (int)s->input,
+                       PS_LSTM_MAX_INPUT);
     if (s->hidden < 1 || s->hidden > PS_LSTM_MAX_HIDDEN)
-        return fail(err, errlen, code, "hidden size %d out of range 1..%d", (int)s->hidden,
-                    PS_LSTM_MAX_HIDDEN);
+        return ps_fail(err, errlen, code, "hidden size %d out of range 1..%d", (int)s->hidden,
+                       PS_LSTM_MAX_HIDDEN);
     if (s->layers < 1 || s->layers > PS_LSTM_MAX_LAYERS)
-        return fail(err, errlen, code, "layer count %d out of range 1..%d", (int)s->layers,
-                    PS_LSTM_MAX_LAYERS);
+        return ps_fail(err, errlen, code, "layer count %d out of range 1..%d", (int)s->layers,
+                       PS_LSTM_MAX_LAYERS);
     if (s->output < 1 || s->output > PS_LSTM_MAX_INPUT)
-        return fail(err, errlen, code, "output width %d out of range 1..%d", (int)s->output,
-                    PS_LSTM_MAX_INPUT);
+        return ps_fail(err, errlen, code, "output width %d out of range 1..%d", (int)s->output,
+                       PS_LSTM_MAX_INPUT);
     /* the limits above are kernels.h's; this catches them drifting apart */
     if (ps_lstm_shape_check(s) != PS_OK)
-        return fail(err, errlen, code, "shape %d/%d/%d/%d refused by the kernels", (int)s->input,
-                    (int)s->hidden, (int)s->layers, (int)s->output);
+        return ps_fail(err, errlen, code, "shape %d/%d/%d/%d refused by the kernels", (int)s->input,
+                       (int)s->hidden, (int)s->layers, (int)s->output);
     return PS_OK;
 }
 
 static int check_clip(float clip, char *err, size_t errlen, int code)
 {
     if (!isfinite(clip))
-        return fail(err, errlen, code, "clip is not finite (%s)", nonfinite_name(clip));
-    if (clip < 0) return fail(err, errlen, code, "clip %g is negative", (double)clip);
+        return ps_fail(err, errlen, code, "clip is not finite (%s)", nonfinite_name(clip));
+    if (clip < 0) return ps_fail(err, errlen, code, "clip %g is negative", (double)clip);
     return PS_OK;
 }
 
 static int check_norm_value(int input, float loc, float scale, char *err, size_t errlen, int code)
 {
     if (!isfinite(loc))
-        return fail(err, errlen, code, "normalization location of input %d is not finite (%s)",
-                    input, nonfinite_name(loc));
+        return ps_fail(err, errlen, code, "normalization location of input %d is not finite (%s)",
+                       input, nonfinite_name(loc));
     if (!isfinite(scale))
-        return fail(err, errlen, code, "normalization scale of input %d is not finite (%s)", input,
-                    nonfinite_name(scale));
+        return ps_fail(err, errlen, code, "normalization scale of input %d is not finite (%s)",
+                       input, nonfinite_name(scale));
     if (!(scale > 0))
-        return fail(err, errlen, code, "normalization scale of input %d is %g (must be > 0)", input,
-                    (double)scale);
+        return ps_fail(err, errlen, code, "normalization scale of input %d is %g (must be > 0)",
+                       input, (double)scale);
     return PS_OK;
 }
 
@@ -209,8 +194,8 @@ static int param_not_finite(const ps_lstm_shape *s, size_t i, size_t n, float v,
 {
     char where[48];
     param_where(s, i, where, sizeof where);
-    return fail(err, errlen, code, "parameter %zu of %zu (%s) is not finite (%s)", i, n, where,
-                nonfinite_name(v));
+    return ps_fail(err, errlen, code, "parameter %zu of %zu (%s) is not finite (%s)", i, n, where,
+                   nonfinite_name(v));
 }
 
 /* ---- encode ---- */
@@ -218,32 +203,32 @@ static int param_not_finite(const ps_lstm_shape *s, size_t i, size_t n, float v,
 int ps_model_check(const ps_model *m, char *err, size_t errlen)
 {
     if (err && errlen) err[0] = '\0';
-    if (!m) return fail(err, errlen, PS_EINVAL, "no model");
+    if (!m) return ps_fail(err, errlen, PS_EINVAL, "no model");
     int rc = check_shape(&m->shape, err, errlen, PS_EINVAL);
     if (rc) return rc;
-    if (!m->params) return fail(err, errlen, PS_EINVAL, "model has no parameters");
+    if (!m->params) return ps_fail(err, errlen, PS_EINVAL, "model has no parameters");
     size_t n = ps_lstm_param_count(&m->shape);
     for (size_t i = 0; i < n; i++)
         if (!isfinite(m->params[i]))
             return param_not_finite(&m->shape, i, n, m->params[i], err, errlen, PS_EINVAL);
     if (m->norm != PS_NORM_BASELINE && m->norm != PS_NORM_FIXED)
-        return fail(err, errlen, PS_EINVAL, "unknown normalization kind %d", (int)m->norm);
+        return ps_fail(err, errlen, PS_EINVAL, "unknown normalization kind %d", (int)m->norm);
     rc = check_clip(m->clip, err, errlen, PS_EINVAL);
     if (rc) return rc;
     if (m->norm == PS_NORM_FIXED) {
         if (!m->norm_loc || !m->norm_scale)
-            return fail(err, errlen, PS_EINVAL,
-                        "fixed normalization without per-input location and scale");
+            return ps_fail(err, errlen, PS_EINVAL,
+                           "fixed normalization without per-input location and scale");
         for (int j = 0; j < m->shape.input; j++) {
             rc = check_norm_value(j, m->norm_loc[j], m->norm_scale[j], err, errlen, PS_EINVAL);
             if (rc) return rc;
         }
     }
     if (!isfinite(m->train_loss))
-        return fail(err, errlen, PS_EINVAL, "training loss is not finite (%s)",
-                    nonfinite_name(m->train_loss));
+        return ps_fail(err, errlen, PS_EINVAL, "training loss is not finite (%s)",
+                       nonfinite_name(m->train_loss));
     if (memchr(m->train_source, '\0', sizeof m->train_source) == NULL)
-        return fail(err, errlen, PS_EINVAL, "training source is not NUL-terminated");
+        return ps_fail(err, errlen, PS_EINVAL, "training source is not NUL-terminated");
     return ps_calibration_check(&m->calibration, err, errlen);
 }
 
@@ -385,31 +370,31 @@ static int walk_sections(const uint8_t *buf, size_t start, size_t end, uint32_t 
     while (off < end) {
         char name[17];
         if (end - off < PS_MODEL_SECTION_HEADER_SIZE)
-            return fail(err, errlen, E,
-                        "section header at offset %zu needs %u bytes, only %zu left before "
-                        "the trailer",
-                        off, PS_MODEL_SECTION_HEADER_SIZE, end - off);
+            return ps_fail(err, errlen, E,
+                           "section header at offset %zu needs %u bytes, only %zu left before "
+                           "the trailer",
+                           off, PS_MODEL_SECTION_HEADER_SIZE, end - off);
         const uint8_t *h = buf + off;
         tag_text(h, name);
         uint32_t flags = get32(h + 4);
         uint64_t len64 = get64(h + 8);
         size_t left = end - off - PS_MODEL_SECTION_HEADER_SIZE;
         if (len64 > (uint64_t)left)
-            return fail(err, errlen, E,
-                        "section %s at offset %zu declares %llu bytes, only %zu left before "
-                        "the trailer",
-                        name, off, (unsigned long long)len64, left);
+            return ps_fail(err, errlen, E,
+                           "section %s at offset %zu declares %llu bytes, only %zu left before "
+                           "the trailer",
+                           name, off, (unsigned long long)len64, left);
         size_t len = (size_t)len64;
         size_t pad = pad8(len);
         if (pad > left - len)
-            return fail(err, errlen, E,
-                        "section %s at offset %zu: its padding to 8 bytes runs into the trailer",
-                        name, off);
+            return ps_fail(err, errlen, E,
+                           "section %s at offset %zu: its padding to 8 bytes runs into the trailer",
+                           name, off);
         const uint8_t *data = h + PS_MODEL_SECTION_HEADER_SIZE;
         for (size_t k = 0; k < pad; k++)
             if (data[len + k] != 0)
-                return fail(err, errlen, E, "section %s at offset %zu: padding byte %zu is not 0",
-                            name, off, k);
+                return ps_fail(err, errlen, E,
+                               "section %s at offset %zu: padding byte %zu is not 0", name, off, k);
 
         section *known = NULL;
         if (memcmp(h, tag_hpar, 4) == 0)
@@ -425,26 +410,26 @@ static int walk_sections(const uint8_t *buf, size_t start, size_t end, uint32_t 
 
         if (known) {
             if (known->data)
-                return fail(err, errlen, E, "duplicate section %s at offset %zu (first at %zu)",
-                            name, off, known->offset);
+                return ps_fail(err, errlen, E, "duplicate section %s at offset %zu (first at %zu)",
+                               name, off, known->offset);
             if (flags & ~PS_MODEL_SECTION_REQUIRED)
-                return fail(err, errlen, E, "section %s at offset %zu has unknown flags 0x%08lx",
-                            name, off, (unsigned long)flags);
+                return ps_fail(err, errlen, E, "section %s at offset %zu has unknown flags 0x%08lx",
+                               name, off, (unsigned long)flags);
             known->data = data;
             known->len = len;
             known->offset = off;
         } else if (flags & PS_MODEL_SECTION_REQUIRED) {
-            return fail(err, errlen, E,
-                        "unknown required section %s at offset %zu (written by a newer "
-                        "preshift?)",
-                        name, off);
+            return ps_fail(err, errlen, E,
+                           "unknown required section %s at offset %zu (written by a newer "
+                           "preshift?)",
+                           name, off);
         }
         count++;
         off += PS_MODEL_SECTION_HEADER_SIZE + len + pad;
     }
     if (count != declared)
-        return fail(err, errlen, E, "header declares %lu sections, file holds %lu",
-                    (unsigned long)declared, (unsigned long)count);
+        return ps_fail(err, errlen, E, "header declares %lu sections, file holds %lu",
+                       (unsigned long)declared, (unsigned long)count);
     return PS_OK;
 }
 
@@ -453,55 +438,56 @@ static int check_frame(const uint8_t *buf, size_t len, size_t *end, char *err, s
 {
     if (len < sizeof file_magic) {
         if (memcmp(buf, file_magic, len) != 0)
-            return fail(err, errlen, PS_MODEL_EMAGIC, "not a preshift model file (bad magic)");
-        return fail(err, errlen, PS_MODEL_ETRUNCATED,
-                    "truncated: file is %zu bytes, shorter than the %u-byte header", len,
-                    PS_MODEL_HEADER_SIZE);
+            return ps_fail(err, errlen, PS_MODEL_EMAGIC, "not a preshift model file (bad magic)");
+        return ps_fail(err, errlen, PS_MODEL_ETRUNCATED,
+                       "truncated: file is %zu bytes, shorter than the %u-byte header", len,
+                       PS_MODEL_HEADER_SIZE);
     }
     if (memcmp(buf, file_magic, sizeof file_magic) != 0)
-        return fail(err, errlen, PS_MODEL_EMAGIC, "not a preshift model file (bad magic)");
+        return ps_fail(err, errlen, PS_MODEL_EMAGIC, "not a preshift model file (bad magic)");
     if (len < PS_MODEL_HEADER_SIZE)
-        return fail(err, errlen, PS_MODEL_ETRUNCATED,
-                    "truncated: file is %zu bytes, shorter than the %u-byte header", len,
-                    PS_MODEL_HEADER_SIZE);
+        return ps_fail(err, errlen, PS_MODEL_ETRUNCATED,
+                       "truncated: file is %zu bytes, shorter than the %u-byte header", len,
+                       PS_MODEL_HEADER_SIZE);
     /* before the CRC: a later version may place or compute its checksum differently */
     uint32_t version = get32(buf + 8);
     if (version != PS_MODEL_FORMAT_VERSION)
-        return fail(err, errlen, PS_MODEL_EVERSION,
-                    "unsupported version %lu (this build reads version %u)", (unsigned long)version,
-                    PS_MODEL_FORMAT_VERSION);
+        return ps_fail(err, errlen, PS_MODEL_EVERSION,
+                       "unsupported version %lu (this build reads version %u)",
+                       (unsigned long)version, PS_MODEL_FORMAT_VERSION);
     uint64_t total = get64(buf + 16);
     if (total > (uint64_t)len)
-        return fail(err, errlen, PS_MODEL_ETRUNCATED,
-                    "truncated: file is %zu bytes, header declares %llu", len,
-                    (unsigned long long)total);
+        return ps_fail(err, errlen, PS_MODEL_ETRUNCATED,
+                       "truncated: file is %zu bytes, header declares %llu", len,
+                       (unsigned long long)total);
     if (total < (uint64_t)len)
-        return fail(err, errlen, PS_MODEL_EFORMAT,
-                    "file is %zu bytes, header declares %llu (trailing data)", len,
-                    (unsigned long long)total);
+        return ps_fail(err, errlen, PS_MODEL_EFORMAT,
+                       "file is %zu bytes, header declares %llu (trailing data)", len,
+                       (unsigned long long)total);
     uint32_t header_len = get32(buf + 24);
     if (total < PS_MODEL_HEADER_SIZE + PS_MODEL_TRAILER_SIZE || total % 8 != 4)
-        return fail(err, errlen, PS_MODEL_EFORMAT,
-                    "total length %llu is invalid (must be at least %u and 4 more than a "
-                    "multiple of 8)",
-                    (unsigned long long)total, PS_MODEL_HEADER_SIZE + PS_MODEL_TRAILER_SIZE);
+        return ps_fail(err, errlen, PS_MODEL_EFORMAT,
+                       "total length %llu is invalid (must be at least %u and 4 more than a "
+                       "multiple of 8)",
+                       (unsigned long long)total, PS_MODEL_HEADER_SIZE + PS_MODEL_TRAILER_SIZE);
     if (header_len < PS_MODEL_HEADER_SIZE || header_len % 8 != 0 ||
         header_len > len - PS_MODEL_TRAILER_SIZE)
-        return fail(err, errlen, PS_MODEL_EFORMAT,
-                    "header length %lu is invalid (a multiple of 8, at least %u, within the "
-                    "file)",
-                    (unsigned long)header_len, PS_MODEL_HEADER_SIZE);
+        return ps_fail(err, errlen, PS_MODEL_EFORMAT,
+                       "header length %lu is invalid (a multiple of 8, at least %u, within the "
+                       "file)",
+                       (unsigned long)header_len, PS_MODEL_HEADER_SIZE);
     *end = len - PS_MODEL_TRAILER_SIZE;
     uint32_t stored = get32(buf + *end);
     uint32_t computed = ps_crc32(0, buf, *end);
     if (stored != computed)
-        return fail(err, errlen, PS_MODEL_ECHECKSUM,
-                    "checksum mismatch: stored 0x%08lx, computed 0x%08lx (file corrupted)",
-                    (unsigned long)stored, (unsigned long)computed);
+        return ps_fail(err, errlen, PS_MODEL_ECHECKSUM,
+                       "checksum mismatch: stored 0x%08lx, computed 0x%08lx (file corrupted)",
+                       (unsigned long)stored, (unsigned long)computed);
     uint32_t flags = get32(buf + 12);
     if (flags != 0)
-        return fail(err, errlen, PS_MODEL_EFORMAT,
-                    "unknown header flags 0x%08lx (this build knows none)", (unsigned long)flags);
+        return ps_fail(err, errlen, PS_MODEL_EFORMAT,
+                       "unknown header flags 0x%08lx (this build knows none)",
+                       (unsigned long)flags);
     return PS_OK;
 }
 
@@ -509,9 +495,11 @@ static int check_frame(const uint8_t *buf, size_t len, size_t *end, char *err, s
 static int parse_hpar(const section *sec, ps_model *m, char *err, size_t errlen)
 {
     const int E = PS_MODEL_EFORMAT;
-    if (!sec->data) return fail(err, errlen, E, "missing required section HPAR (hyper-parameters)");
+    if (!sec->data)
+        return ps_fail(err, errlen, E, "missing required section HPAR (hyper-parameters)");
     if (sec->len != HPAR_SIZE)
-        return fail(err, errlen, E, "section HPAR is %zu bytes, expected %d", sec->len, HPAR_SIZE);
+        return ps_fail(err, errlen, E, "section HPAR is %zu bytes, expected %d", sec->len,
+                       HPAR_SIZE);
     const uint8_t *q = sec->data;
     m->shape.input = geti32(q);
     m->shape.hidden = geti32(q + 4);
@@ -521,9 +509,9 @@ static int parse_hpar(const section *sec, ps_model *m, char *err, size_t errlen)
     if (rc) return rc;
     uint32_t norm = get32(q + 16);
     if (norm != PS_NORM_BASELINE && norm != PS_NORM_FIXED)
-        return fail(err, errlen, E,
-                    "unknown normalization kind %lu (this build knows 0 = baseline, 1 = fixed)",
-                    (unsigned long)norm);
+        return ps_fail(err, errlen, E,
+                       "unknown normalization kind %lu (this build knows 0 = baseline, 1 = fixed)",
+                       (unsigned long)norm);
     m->norm = (ps_norm_kind)norm;
     m->clip = getf(q + 20);
     return check_clip(m->clip, err, errlen, E);
@@ -535,26 +523,26 @@ static int parse_trai(const section *sec, ps_model *m, char *err, size_t errlen)
     const int E = PS_MODEL_EFORMAT;
     if (!sec->data) return PS_OK;
     if (sec->len < TRAI_FIXED_SIZE)
-        return fail(err, errlen, E, "section TRAI is %zu bytes, at least %d expected", sec->len,
-                    TRAI_FIXED_SIZE);
+        return ps_fail(err, errlen, E, "section TRAI is %zu bytes, at least %d expected", sec->len,
+                       TRAI_FIXED_SIZE);
     const uint8_t *q = sec->data;
     uint32_t source_len = get32(q + 20);
     if (source_len > TRAI_SOURCE_MAX)
-        return fail(err, errlen, E, "training source is %lu bytes, at most %d allowed",
-                    (unsigned long)source_len, TRAI_SOURCE_MAX);
+        return ps_fail(err, errlen, E, "training source is %lu bytes, at most %d allowed",
+                       (unsigned long)source_len, TRAI_SOURCE_MAX);
     if (sec->len != TRAI_FIXED_SIZE + (size_t)source_len)
-        return fail(err, errlen, E,
-                    "section TRAI is %zu bytes, expected %zu for a %lu-byte training source",
-                    sec->len, TRAI_FIXED_SIZE + (size_t)source_len, (unsigned long)source_len);
+        return ps_fail(err, errlen, E,
+                       "section TRAI is %zu bytes, expected %zu for a %lu-byte training source",
+                       sec->len, TRAI_FIXED_SIZE + (size_t)source_len, (unsigned long)source_len);
     if (memchr(q + 24, '\0', source_len))
-        return fail(err, errlen, E, "training source contains a NUL byte");
+        return ps_fail(err, errlen, E, "training source contains a NUL byte");
     m->train_seed = get64(q);
     m->train_epochs = get32(q + 8);
     m->train_window = get32(q + 12);
     m->train_loss = getf(q + 16);
     if (!isfinite(m->train_loss))
-        return fail(err, errlen, E, "training loss is not finite (%s)",
-                    nonfinite_name(m->train_loss));
+        return ps_fail(err, errlen, E, "training loss is not finite (%s)",
+                       nonfinite_name(m->train_loss));
     memcpy(m->train_source, q + 24, source_len);
     m->train_source[source_len] = '\0';
     return PS_OK;
@@ -565,15 +553,16 @@ static int check_norm(const section *sec, const ps_model *m, char *err, size_t e
     const int E = PS_MODEL_EFORMAT;
     if (m->norm != PS_NORM_FIXED) {
         if (sec->data)
-            return fail(err, errlen, E, "section NORM present but normalization is baseline");
+            return ps_fail(err, errlen, E, "section NORM present but normalization is baseline");
         return PS_OK;
     }
     if (!sec->data)
-        return fail(err, errlen, E, "missing required section NORM (normalization is fixed)");
+        return ps_fail(err, errlen, E, "missing required section NORM (normalization is fixed)");
     size_t in = (size_t)m->shape.input;
     if (sec->len != 8 * in)
-        return fail(err, errlen, E, "section NORM is %zu bytes, expected %zu for input width %zu",
-                    sec->len, 8 * in, in);
+        return ps_fail(err, errlen, E,
+                       "section NORM is %zu bytes, expected %zu for input width %zu", sec->len,
+                       8 * in, in);
     for (size_t j = 0; j < in; j++) {
         int rc = check_norm_value((int)j, getf(sec->data + 4 * j), getf(sec->data + 4 * (in + j)),
                                   err, errlen, E);
@@ -586,15 +575,15 @@ static int check_parm(const section *sec, const ps_model *m, char *err, size_t e
 {
     const int E = PS_MODEL_EFORMAT;
     const ps_lstm_shape *s = &m->shape;
-    if (!sec->data) return fail(err, errlen, E, "missing required section PARM (parameters)");
+    if (!sec->data) return ps_fail(err, errlen, E, "missing required section PARM (parameters)");
     size_t n = ps_lstm_param_count(s);
     uint64_t want = 4 * (uint64_t)n;
     if ((uint64_t)sec->len != want)
-        return fail(err, errlen, E,
-                    "section PARM is %zu bytes, expected %llu (%zu float32 parameters for input "
-                    "%d, hidden %d, layers %d, output %d)",
-                    sec->len, (unsigned long long)want, n, (int)s->input, (int)s->hidden,
-                    (int)s->layers, (int)s->output);
+        return ps_fail(err, errlen, E,
+                       "section PARM is %zu bytes, expected %llu (%zu float32 parameters for input "
+                       "%d, hidden %d, layers %d, output %d)",
+                       sec->len, (unsigned long long)want, n, (int)s->input, (int)s->hidden,
+                       (int)s->layers, (int)s->output);
     for (size_t i = 0; i < n; i++) {
         float v = getf(sec->data + 4 * i);
         if (!isfinite(v)) return param_not_finite(s, i, n, v, err, errlen, E);
@@ -613,26 +602,27 @@ static int parse_pfpc(const section *sec, ps_calibration *c, char *err, size_t e
     const int E = PS_MODEL_EFORMAT;
     if (!sec->data) return PS_OK;
     if (sec->len < PFPC_FIXED_SIZE)
-        return fail(err, errlen, E, "section PFPC is %zu bytes, at least %d expected", sec->len,
-                    PFPC_FIXED_SIZE);
+        return ps_fail(err, errlen, E, "section PFPC is %zu bytes, at least %d expected", sec->len,
+                       PFPC_FIXED_SIZE);
     const uint8_t *q = sec->data;
     uint32_t kind = get32(q), n = get32(q + 4);
     if (kind != PS_CALIB_PLATT && kind != PS_CALIB_ISOTONIC)
-        return fail(err, errlen, E,
-                    "unknown calibration kind %lu (this build knows 1 = Platt, 2 = isotonic)",
-                    (unsigned long)kind);
+        return ps_fail(err, errlen, E,
+                       "unknown calibration kind %lu (this build knows 1 = Platt, 2 = isotonic)",
+                       (unsigned long)kind);
     if (kind == PS_CALIB_PLATT && n != 0)
-        return fail(err, errlen, E, "Platt calibration declares %lu breakpoints (must be 0)",
-                    (unsigned long)n);
+        return ps_fail(err, errlen, E, "Platt calibration declares %lu breakpoints (must be 0)",
+                       (unsigned long)n);
     if (kind == PS_CALIB_ISOTONIC && (n < 1 || n > PS_CALIB_MAX_BREAKPOINTS))
-        return fail(err, errlen, E, "isotonic calibration has %lu breakpoints, 1..%d allowed",
-                    (unsigned long)n, PS_CALIB_MAX_BREAKPOINTS);
+        return ps_fail(err, errlen, E, "isotonic calibration has %lu breakpoints, 1..%d allowed",
+                       (unsigned long)n, PS_CALIB_MAX_BREAKPOINTS);
     size_t want = PFPC_FIXED_SIZE + 16 * (size_t)n;
     if (sec->len != want)
-        return fail(err, errlen, E, "section PFPC is %zu bytes, expected %zu for %lu breakpoints",
-                    sec->len, want, (unsigned long)n);
+        return ps_fail(err, errlen, E,
+                       "section PFPC is %zu bytes, expected %zu for %lu breakpoints", sec->len,
+                       want, (unsigned long)n);
     if (kind == PS_CALIB_ISOTONIC && (get64(q + 24) != 0 || get64(q + 32) != 0))
-        return fail(err, errlen, E, "isotonic calibration has Platt coefficients (must be 0)");
+        return ps_fail(err, errlen, E, "isotonic calibration has Platt coefficients (must be 0)");
     c->kind = (ps_calibration_kind)kind;
     c->count = n;
     c->samples = get64(q + 8);
@@ -652,9 +642,9 @@ static int parse_pfpc(const section *sec, ps_calibration *c, char *err, size_t e
 int ps_model_decode(const uint8_t *buf, size_t len, ps_model *m, char *err, size_t errlen)
 {
     if (err && errlen) err[0] = '\0';
-    if (!m) return fail(err, errlen, PS_EINVAL, "no model to decode into");
+    if (!m) return ps_fail(err, errlen, PS_EINVAL, "no model to decode into");
     memset(m, 0, sizeof *m);
-    if (!buf && len) return fail(err, errlen, PS_EINVAL, "no buffer to decode");
+    if (!buf && len) return ps_fail(err, errlen, PS_EINVAL, "no buffer to decode");
     static const uint8_t empty[1] = {0};
     if (!buf) buf = empty;
 
@@ -680,8 +670,8 @@ int ps_model_decode(const uint8_t *buf, size_t len, ps_model *m, char *err, size
     rc = ps_model_init(m, &tmp.shape);
     if (rc) {
         ps_model_free(m);
-        return fail(err, errlen, rc, "out of memory for %zu parameters",
-                    ps_lstm_param_count(&tmp.shape));
+        return ps_fail(err, errlen, rc, "out of memory for %zu parameters",
+                       ps_lstm_param_count(&tmp.shape));
     }
     float *params = m->params;
     *m = tmp;
@@ -695,7 +685,7 @@ int ps_model_decode(const uint8_t *buf, size_t len, ps_model *m, char *err, size
         m->norm_scale = malloc(in * sizeof(float));
         if (!m->norm_loc || !m->norm_scale) {
             ps_model_free(m);
-            return fail(err, errlen, PS_ENOMEM, "out of memory for normalization");
+            return ps_fail(err, errlen, PS_ENOMEM, "out of memory for normalization");
         }
         for (size_t j = 0; j < in; j++) {
             m->norm_loc[j] = getf(norm.data + 4 * j);

@@ -11,10 +11,10 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "model_io.h"
+#include "core/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,57 +23,43 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 4, 5)))
-#endif
-static int
-fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 int ps_model_load(const char *path, ps_model *m, char *err, size_t errlen)
 {
     if (err && errlen) err[0] = '\0';
-    if (!m) return fail(err, errlen, PS_EINVAL, "no model to load into");
+    if (!m) return ps_fail(err, errlen, PS_EINVAL, "no model to load into");
     memset(m, 0, sizeof *m);
-    if (!path) return fail(err, errlen, PS_EINVAL, "no model file path");
+    if (!path) return ps_fail(err, errlen, PS_EINVAL, "no model file path");
 
     int fd;
     do
         fd = open(path, O_RDONLY | O_CLOEXEC);
     while (fd < 0 && errno == EINTR);
     if (fd < 0)
-        return fail(err, errlen, PS_MODEL_EIO, "cannot open model file %s: %s", path,
-                    strerror(errno));
+        return ps_fail(err, errlen, PS_MODEL_EIO, "cannot open model file %s: %s", path,
+                       strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return fail(err, errlen, PS_MODEL_EIO, "cannot stat model file %s: %s", path, strerror(e));
+        return ps_fail(err, errlen, PS_MODEL_EIO, "cannot stat model file %s: %s", path,
+                       strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(err, errlen, PS_MODEL_EIO, "model file %s is not a regular file", path);
+        return ps_fail(err, errlen, PS_MODEL_EIO, "model file %s is not a regular file", path);
     }
     if (st.st_size < 0 || (uintmax_t)st.st_size > (uintmax_t)PS_MODEL_FILE_MAX_BYTES) {
         close(fd);
-        return fail(err, errlen, PS_MODEL_ETOOLARGE,
-                    "model file %s is %jd bytes, more than the %zu this build accepts", path,
-                    (intmax_t)st.st_size, (size_t)PS_MODEL_FILE_MAX_BYTES);
+        return ps_fail(err, errlen, PS_MODEL_ETOOLARGE,
+                       "model file %s is %jd bytes, more than the %zu this build accepts", path,
+                       (intmax_t)st.st_size, (size_t)PS_MODEL_FILE_MAX_BYTES);
     }
     size_t size = (size_t)st.st_size;
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf) {
         close(fd);
-        return fail(err, errlen, PS_ENOMEM, "out of memory reading model file %s (%zu bytes)", path,
-                    size);
+        return ps_fail(err, errlen, PS_ENOMEM, "out of memory reading model file %s (%zu bytes)",
+                       path, size);
     }
     /* A file that shrinks meanwhile decodes as truncated; one that grows is read up to
      * the size seen, and its own declared length tells whether that is the whole model. */
@@ -85,8 +71,8 @@ int ps_model_load(const char *path, ps_model *m, char *err, size_t errlen)
             int e = errno;
             free(buf);
             close(fd);
-            return fail(err, errlen, PS_MODEL_EIO, "cannot read model file %s: %s", path,
-                        strerror(e));
+            return ps_fail(err, errlen, PS_MODEL_EIO, "cannot read model file %s: %s", path,
+                           strerror(e));
         }
         if (r == 0) break;
         got += (size_t)r;
@@ -96,7 +82,7 @@ int ps_model_load(const char *path, ps_model *m, char *err, size_t errlen)
     char msg[256];
     int rc = ps_model_decode(buf, got, m, msg, sizeof msg);
     free(buf);
-    if (rc) return fail(err, errlen, rc, "%s: %s", path, msg);
+    if (rc) return ps_fail(err, errlen, rc, "%s: %s", path, msg);
     return PS_OK;
 }
 
@@ -153,51 +139,52 @@ static int sync_parent(const char *path, char *dir, size_t dirlen)
 int ps_model_save(const char *path, const ps_model *m, char *err, size_t errlen)
 {
     if (err && errlen) err[0] = '\0';
-    if (!path) return fail(err, errlen, PS_EINVAL, "no model file path");
+    if (!path) return ps_fail(err, errlen, PS_EINVAL, "no model file path");
     char msg[256];
     if (ps_model_check(m, msg, sizeof msg) != PS_OK)
-        return fail(err, errlen, PS_EINVAL, "cannot save model to %s: %s", path, msg);
+        return ps_fail(err, errlen, PS_EINVAL, "cannot save model to %s: %s", path, msg);
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc = ps_model_encode(m, &buf, &len);
     if (rc)
-        return fail(err, errlen, rc, "cannot save model to %s: %s", path, ps_model_strerror(rc));
+        return ps_fail(err, errlen, rc, "cannot save model to %s: %s", path, ps_model_strerror(rc));
 
     size_t tmplen = strlen(path) + 64;
     char *tmp = malloc(tmplen);
     if (!tmp) {
         free(buf);
-        return fail(err, errlen, PS_ENOMEM, "cannot save model to %s: out of memory", path);
+        return ps_fail(err, errlen, PS_ENOMEM, "cannot save model to %s: out of memory", path);
     }
     int fd = create_temp(path, tmp, tmplen);
     if (fd < 0) {
-        rc = fail(err, errlen, PS_MODEL_EIO, "cannot create temporary file %s: %s", tmp,
-                  strerror(errno));
+        rc = ps_fail(err, errlen, PS_MODEL_EIO, "cannot create temporary file %s: %s", tmp,
+                     strerror(errno));
         goto out;
     }
     if (write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
-        rc = fail(err, errlen, PS_MODEL_EIO, "cannot write model file %s: %s", tmp, strerror(e));
+        rc = ps_fail(err, errlen, PS_MODEL_EIO, "cannot write model file %s: %s", tmp, strerror(e));
         goto out;
     }
     if (close(fd) != 0) {
         int e = errno;
         unlink(tmp);
-        rc = fail(err, errlen, PS_MODEL_EIO, "cannot write model file %s: %s", tmp, strerror(e));
+        rc = ps_fail(err, errlen, PS_MODEL_EIO, "cannot write model file %s: %s", tmp, strerror(e));
         goto out;
     }
     if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
-        rc = fail(err, errlen, PS_MODEL_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(e));
+        rc = ps_fail(err, errlen, PS_MODEL_EIO, "cannot rename %s to %s: %s", tmp, path,
+                     strerror(e));
         goto out;
     }
     /* the directory name is no longer than path, so tmp's buffer holds it */
     if (sync_parent(path, tmp, tmplen) != 0) {
-        rc = fail(err, errlen, PS_MODEL_EIO, "saved %s but cannot sync its directory %s: %s", path,
-                  tmp, strerror(errno));
+        rc = ps_fail(err, errlen, PS_MODEL_EIO, "saved %s but cannot sync its directory %s: %s",
+                     path, tmp, strerror(errno));
         goto out;
     }
     rc = PS_OK;
