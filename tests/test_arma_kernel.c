@@ -11,6 +11,7 @@
  * range or repeated is refused and leaves state untouched.
  */
 #include "core/rng.h"
+#include "each_backend.h"
 #include "reference_arma.h"
 #include "testutil.h"
 
@@ -206,30 +207,16 @@ static void check_backend(ps_backend *be)
            ps_backend_threads(be));
 }
 
+static void check_each(ps_backend *be, void *ctx)
+{
+    (void)ctx;
+    check_backend(be);
+}
+
 int main(void)
 {
-    static const ps_isa isas[] = {PS_ISA_PORTABLE, PS_ISA_AVX2, PS_ISA_AVX512};
+    each_backend(check_each, NULL);
     char err[256];
-    for (size_t i = 0; i < 3; i++) {
-        for (int threads = 1; threads <= 2; threads++) {
-            ps_backend_params bp = {.kind = PS_BACKEND_CPU, .threads = threads, .isa = isas[i]};
-            ps_backend *be = ps_backend_init(&bp, err, sizeof err);
-            if (!be) {
-                printf("skip cpu/%s: %s\n", ps_isa_name(isas[i]), err);
-                break;
-            }
-            check_backend(be);
-            ps_backend_free(be);
-        }
-    }
-    ps_backend *gpu =
-        ps_backend_init(&(ps_backend_params){.kind = PS_BACKEND_CUDA}, err, sizeof err);
-    if (gpu) {
-        check_backend(gpu);
-        ps_backend_free(gpu);
-    } else {
-        printf("skip cuda: %s\n", err);
-    }
 
     /* Orders and slot counts out of range are refused at create. */
     ps_backend *be = ps_backend_init(&(ps_backend_params){.kind = PS_BACKEND_CPU}, err, sizeof err);

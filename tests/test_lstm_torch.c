@@ -19,6 +19,7 @@
  * PyTorch's stay well inside it at these sizes.
  */
 #include "core/rng.h"
+#include "each_backend.h"
 #include "testutil.h"
 
 #include "kernels/kernels.h"
@@ -359,6 +360,17 @@ static void run_all(ps_backend *be, const golden *goldens, size_t n)
             run_golden(be, &goldens[i], (arrangement)how, 77 + i * 3 + (uint64_t)how);
 }
 
+typedef struct golden_set {
+    golden *g;
+    size_t n;
+} golden_set;
+
+static void check_each(ps_backend *be, void *ctx)
+{
+    golden_set *set = ctx;
+    run_all(be, set->g, set->n);
+}
+
 int main(void)
 {
     static const char *names[] = {"h32", "h16_l2", "h8_l3", "h64"};
@@ -372,28 +384,7 @@ int main(void)
             CHECKF(0, "golden '%s' did not load", names[i]);
     }
 
-    static const ps_isa isas[] = {PS_ISA_PORTABLE, PS_ISA_AVX2, PS_ISA_AVX512};
-    char err[256];
-    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
-        for (int threads = 1; threads <= 2; threads++) {
-            ps_backend_params p = {.kind = PS_BACKEND_CPU, .threads = threads, .isa = isas[i]};
-            ps_backend *be = ps_backend_init(&p, err, sizeof err);
-            if (!be) {
-                printf("skip cpu/%s: %s\n", ps_isa_name(isas[i]), err);
-                break;
-            }
-            run_all(be, goldens, loaded);
-            ps_backend_free(be);
-        }
-    }
-    ps_backend *gpu =
-        ps_backend_init(&(ps_backend_params){.kind = PS_BACKEND_CUDA}, err, sizeof err);
-    if (gpu) {
-        run_all(gpu, goldens, loaded);
-        ps_backend_free(gpu);
-    } else {
-        printf("skip cuda: %s\n", err);
-    }
+    each_backend(check_each, &(golden_set){goldens, loaded});
 
     for (size_t i = 0; i < loaded; i++)
         golden_free(&goldens[i]);
