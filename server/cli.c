@@ -80,3 +80,17 @@ int ps_parse_long_list(const char *flag, const char *s, long lo, long hi, long *
     }
     return (int)n;
 }
+
+int ps_parse_backend(const char *flag, const char *s, ps_backend_kind *out, char *err,
+                     size_t errlen)
+{
+    if (s && !strcmp(s, "cpu")) {
+        *out = PS_BACKEND_CPU;
+    } else if (s && !strcmp(s, "cuda")) {
+        *out = PS_BACKEND_CUDA;
+    } else {
+        snprintf(err, errlen, "%s: '%s' is not cpu or cuda", flag, s ? s : "");
+        return -1;
+    }
+    return 0;
+}

@@ -6,6 +6,8 @@
 #ifndef PRESHIFT_CLI_H
 #define PRESHIFT_CLI_H
 
+#include "kernels/kernels.h"
+
 #include <stddef.h>
 
 /* Parse a whole decimal integer in [lo, hi]; 0 or -1 with a message in err. */
@@ -20,5 +22,9 @@ int ps_parse_double(const char *flag, const char *s, double lo, double hi, doubl
  */
 int ps_parse_long_list(const char *flag, const char *s, long lo, long hi, long *out, size_t cap,
                        char *err, size_t errlen);
+
+/* Parse a backend name: "cpu" or "cuda". */
+int ps_parse_backend(const char *flag, const char *s, ps_backend_kind *out, char *err,
+                     size_t errlen);
 
 #endif

@@ -115,14 +115,7 @@ static int bench_kernels(int argc, char **argv)
             bad = !*v;
             o.python = v;
         } else if ((v = flag_value(argc, argv, &i, "--backend"))) {
-            if (!strcmp(v, "cpu"))
-                o.backend = PS_BACKEND_CPU;
-            else if (!strcmp(v, "cuda"))
-                o.backend = PS_BACKEND_CUDA;
-            else {
-                snprintf(err, sizeof err, "--backend: '%s' is not cpu or cuda", v);
-                bad = 1;
-            }
+            bad = ps_parse_backend("--backend", v, &o.backend, err, sizeof err) != 0;
         } else if ((v = flag_value(argc, argv, &i, "--isa"))) {
             static const ps_isa isas[] = {PS_ISA_AUTO, PS_ISA_PORTABLE, PS_ISA_AVX2, PS_ISA_AVX512};
             static const char *names[] = {"auto", "portable", "avx2", "avx512"};

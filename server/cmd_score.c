@@ -34,6 +34,7 @@ typedef struct score_opts {
     const char *model;
     long warmup; /* -1 = 15 % of each input's rows, at most 750 */
     long threads;
+    ps_backend_kind backend;
     int quiet;
     ps_scorer_config cfg;
 } score_opts;
@@ -76,6 +77,8 @@ static void usage(FILE *out)
             "  --residual-floor X   least healthy residual scale (default %g)\n"
             "  --unstable-pfp P     ticks at or above this PFP teach the baseline and the\n"
             "                       tail nothing (default %g)\n"
+            "  --backend NAME       kernel backend, cpu or cuda (default: the one this\n"
+            "                       build chose, %s)\n"
             "  --threads N          kernel threads, 0 = all cores (default 0)\n"
             "  -q, --quiet          no progress on stderr\n"
             "  -h, --help           this text\n"
@@ -83,7 +86,7 @@ static void usage(FILE *out)
             "Exit status: 0 scored, 1 bad data or file, 2 bad usage.\n",
             (unsigned)d.warmup, PRESHIFT_SOURCE_DIR, (double)d.lstm_weight, d.arima_p, d.arima_d,
             d.arima_q, (double)d.smoothing, (double)d.drift_rate, (double)d.residual_floor,
-            (double)d.unstable_pfp);
+            (double)d.unstable_pfp, ps_backend_default_kind() == PS_BACKEND_CUDA ? "cuda" : "cpu");
 }
 
 static int usage_error(const char *msg)
@@ -184,6 +187,9 @@ static int parse_args(int argc, char **argv, score_opts *o, inputs *in)
             NEED_VALUE();
             if (ps_parse_long(a, v, 16, 10000000, &l, err, sizeof err)) return usage_error(err);
             o->warmup = l;
+        } else if (!strcmp(a, "--backend")) {
+            NEED_VALUE();
+            if (ps_parse_backend(a, v, &o->backend, err, sizeof err)) return usage_error(err);
         } else if (!strcmp(a, "--threads")) {
             NEED_VALUE();
             if (ps_parse_long(a, v, 0, 64, &l, err, sizeof err)) return usage_error(err);
@@ -348,9 +354,11 @@ static int run(const score_opts *o, const inputs *in)
     }
     /* Short warm-ups keep most of their rows for the residual statistics. */
     if (cfg.burn_in > shortest / 4) cfg.burn_in = shortest / 4;
-    be = ps_backend_init(&(ps_backend_params){.threads = (int)o->threads}, err, sizeof err);
+    be = ps_backend_init(&(ps_backend_params){.kind = o->backend, .threads = (int)o->threads}, err,
+                         sizeof err);
     if (!be) {
-        fprintf(stderr, "preshift score: kernel backend: %s\n", err);
+        fprintf(stderr, "preshift score: kernel backend: %s%s\n", err,
+                o->backend == PS_BACKEND_DEFAULT ? " (--backend cpu runs on the CPU)" : "");
         goto done;
     }
     sc = ps_scorer_create(be, &model, &cfg, err, sizeof err);

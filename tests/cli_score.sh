@@ -10,6 +10,12 @@ src=$2
 export PRESHIFT_MODEL="$src/models/default.psm"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+score=("$bin" score)
+# A cuda build on a machine without a GPU scores on the CPU backend instead.
+if ! "$bin" version >/dev/null 2>&1; then
+  echo "the build's default backend is unusable here: scoring with --backend cpu"
+  score+=(--backend cpu)
+fi
 fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 
@@ -27,7 +33,7 @@ expect() {
 awk 'BEGIN { srand(2); print "timestamp,value";
   for (t = 0; t < 400; t++) printf "2024-01-01 %02d:%02d:00,%.3f\n", int(t / 60) % 24, t % 60,
     20 + 5 * sin(t * 0.1) + rand() + (t == 300 ? 40 : 0) }' >"$tmp/nab.csv"
-expect 0 '' "$bin" score "$tmp/nab.csv"
+expect 0 '' "${score[@]}" "$tmp/nab.csv"
 cp "$tmp/out" "$tmp/nab.out"
 [ "$(head -1 "$tmp/nab.out")" = "timestamp,value,anomaly_score" ] || fail "NAB header: $(head -1 "$tmp/nab.out")"
 [ "$(wc -l <"$tmp/nab.out")" -eq 401 ] || fail "NAB output has $(wc -l <"$tmp/nab.out") lines, not 401"
@@ -41,15 +47,15 @@ top=$(awk -F, 'NR > 1 { print NR, $3 }' "$tmp/nab.out" | sort -k2,2g | tail -1 |
 # Online: changing input lines after 350 (same row count) leaves output lines
 # up to 350 alone.
 awk -F, 'NR > 350 { printf "%s,%.3f\n", $1, $2 * 3; next } { print }' "$tmp/nab.csv" >"$tmp/nab2.csv"
-expect 0 '' "$bin" score "$tmp/nab2.csv"
+expect 0 '' "${score[@]}" "$tmp/nab2.csv"
 head -350 "$tmp/out" | cmp -s - <(head -350 "$tmp/nab.out") || fail "rows before the change changed"
 cmp -s "$tmp/out" "$tmp/nab.out" && fail "changed rows did not change their scores"
 
 # gzip input and stdin give the same output.
 gzip -c "$tmp/nab.csv" >"$tmp/nab.csv.gz"
-expect 0 '' "$bin" score "$tmp/nab.csv.gz"
+expect 0 '' "${score[@]}" "$tmp/nab.csv.gz"
 cmp -s "$tmp/out" "$tmp/nab.out" || fail "gzip input scored differently"
-"$bin" score - <"$tmp/nab.csv" >"$tmp/stdin.out" 2>"$tmp/err" || fail "stdin: $(cat "$tmp/err")"
+"${score[@]}" - <"$tmp/nab.csv" >"$tmp/stdin.out" 2>"$tmp/err" || fail "stdin: $(cat "$tmp/err")"
 cmp -s "$tmp/stdin.out" "$tmp/nab.out" || fail "stdin input scored differently"
 
 # Multivariate, headerless, with a history: score,pfp,top_metric.
@@ -57,7 +63,7 @@ awk 'BEGIN { srand(3); for (t = 0; t < 300; t++) printf "%.3f,%.3f,%.3f\n",
   sin(t * 0.1) + rand(), 5 + rand(), 2 * rand() }' >"$tmp/hist.csv"
 awk 'BEGIN { srand(4); for (t = 0; t < 100; t++) printf "%.3f,%.3f,%.3f\n",
   sin(t * 0.1) + rand(), 5 + rand() + (t == 60 ? 30 : 0), 2 * rand() }' >"$tmp/mv.csv"
-expect 0 '' "$bin" score --history "$tmp/hist.csv" -o "$tmp/mv.out" "$tmp/mv.csv"
+expect 0 '' "${score[@]}" --history "$tmp/hist.csv" -o "$tmp/mv.out" "$tmp/mv.csv"
 [ "$(head -1 "$tmp/mv.out")" = "score,pfp,top_metric" ] || fail "multivariate header"
 [ "$(wc -l <"$tmp/mv.out")" -eq 101 ] || fail "multivariate output has $(wc -l <"$tmp/mv.out") lines"
 [ "$(sed -n 62p "$tmp/mv.out" | cut -d, -f3)" = 2 ] || fail "spike on metric 2 not reported: $(sed -n 62p "$tmp/mv.out")"
@@ -65,37 +71,37 @@ expect 0 '' "$bin" score --history "$tmp/hist.csv" -o "$tmp/mv.out" "$tmp/mv.csv
 # Several inputs at once into a directory, same results as one by one.
 cp "$tmp/nab.csv" "$tmp/a.csv"
 cp "$tmp/nab2.csv" "$tmp/b.csv"
-expect 0 '' "$bin" score -o "$tmp/outdir" "$tmp/a.csv" "$tmp/b.csv"
+expect 0 '' "${score[@]}" -o "$tmp/outdir" "$tmp/a.csv" "$tmp/b.csv"
 cmp -s "$tmp/outdir/a.csv" "$tmp/nab.out" || fail "batched a.csv differs from its solo run"
 mkdir "$tmp/in" && cp "$tmp/a.csv" "$tmp/b.csv" "$tmp/in/"
-expect 0 '' "$bin" score --batch-files "$tmp/in" -o "$tmp/outdir2"
+expect 0 '' "${score[@]}" --batch-files "$tmp/in" -o "$tmp/outdir2"
 cmp -s "$tmp/outdir2/b.csv" "$tmp/outdir/b.csv" || fail "--batch-files differs from listing the files"
 
 # Bad input: refused with file:line:column, exit 1, no output file.
 printf '1,2\n3,x\n' >"$tmp/nonnum.csv"
-expect 1 'nonnum.csv:2:2' "$bin" score -o "$tmp/o1" "$tmp/nonnum.csv"
+expect 1 'nonnum.csv:2:2' "${score[@]}" -o "$tmp/o1" "$tmp/nonnum.csv"
 [ ! -e "$tmp/o1" ] || fail "output written for bad input"
 printf '1,2\n3\n' >"$tmp/ragged.csv"
-expect 1 'ragged.csv:2' "$bin" score -o "$tmp/o2" "$tmp/ragged.csv"
+expect 1 'ragged.csv:2' "${score[@]}" -o "$tmp/o2" "$tmp/ragged.csv"
 printf '1,2\n3,nan\n' >"$tmp/nan.csv"
-expect 1 'nan.csv:2:2' "$bin" score -o "$tmp/o3" "$tmp/nan.csv"
+expect 1 'nan.csv:2:2' "${score[@]}" -o "$tmp/o3" "$tmp/nan.csv"
 : >"$tmp/empty.csv"
-expect 1 'empty.csv' "$bin" score -o "$tmp/o4" "$tmp/empty.csv"
-expect 1 'history .* has 3' "$bin" score --history "$tmp/hist.csv" -o "$tmp/o5" "$tmp/nab.csv"
+expect 1 'empty.csv' "${score[@]}" -o "$tmp/o4" "$tmp/empty.csv"
+expect 1 'history .* has 3' "${score[@]}" --history "$tmp/hist.csv" -o "$tmp/o5" "$tmp/nab.csv"
 [ ! -e "$tmp/o2" ] && [ ! -e "$tmp/o3" ] && [ ! -e "$tmp/o4" ] && [ ! -e "$tmp/o5" ] ||
   fail "output written for bad input"
-expect 1 'missing.csv' "$bin" score "$tmp/missing.csv"
-expect 1 'model' "$bin" score --model "$tmp/nope.psm" "$tmp/nab.csv"
+expect 1 'missing.csv' "${score[@]}" "$tmp/missing.csv"
+expect 1 'model' "${score[@]}" --model "$tmp/nope.psm" "$tmp/nab.csv"
 
 # Usage errors exit 2.
-expect 2 'no input' "$bin" score
-expect 2 'unknown option' "$bin" score --frobnicate "$tmp/nab.csv"
-expect 2 'warmup' "$bin" score --warmup 3 "$tmp/nab.csv"
-expect 2 'lstm-weight' "$bin" score --lstm-weight 2 "$tmp/nab.csv"
-expect 2 'arima' "$bin" score --arima 1,2 "$tmp/nab.csv"
-expect 2 'several inputs' "$bin" score "$tmp/a.csv" "$tmp/b.csv"
-expect 2 'history' "$bin" score --history "$tmp/hist.csv" -o "$tmp/x" "$tmp/a.csv" "$tmp/b.csv"
-expect 0 '' "$bin" score --help
+expect 2 'no input' "${score[@]}"
+expect 2 'unknown option' "${score[@]}" --frobnicate "$tmp/nab.csv"
+expect 2 'warmup' "${score[@]}" --warmup 3 "$tmp/nab.csv"
+expect 2 'lstm-weight' "${score[@]}" --lstm-weight 2 "$tmp/nab.csv"
+expect 2 'arima' "${score[@]}" --arima 1,2 "$tmp/nab.csv"
+expect 2 'several inputs' "${score[@]}" "$tmp/a.csv" "$tmp/b.csv"
+expect 2 'history' "${score[@]}" --history "$tmp/hist.csv" -o "$tmp/x" "$tmp/a.csv" "$tmp/b.csv"
+expect 0 '' "${score[@]}" --help
 
 [ "$fails" -eq 0 ] || { echo "cli_score: $fails failure(s)" >&2; exit 1; }
 echo "cli_score: ok"
