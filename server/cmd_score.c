@@ -10,9 +10,7 @@
  */
 #include "cli.h"
 #include "commands.h"
-#include "core/scorer.h"
-#include "csv.h"
-#include "model_io.h"
+#include "score_files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #ifndef PRESHIFT_SOURCE_DIR
 #define PRESHIFT_SOURCE_DIR "."
@@ -30,13 +27,7 @@ enum { MAX_INPUTS = 100000 };
 
 typedef struct score_opts {
     const char *output;
-    const char *history;
-    const char *model;
-    long warmup; /* -1 = 15 % of each input's rows, at most 750 */
-    long threads;
-    ps_backend_kind backend;
-    int quiet;
-    ps_scorer_config cfg;
+    ps_score_job job;
 } score_opts;
 
 static void usage(FILE *out)
@@ -170,59 +161,59 @@ static int parse_args(int argc, char **argv, score_opts *o, inputs *in)
             usage(stdout);
             return 0;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            o->quiet = 1;
+            o->job.quiet = 1;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             NEED_VALUE();
             o->output = v;
         } else if (!strcmp(a, "--history")) {
             NEED_VALUE();
-            o->history = v;
+            o->job.history = v;
         } else if (!strcmp(a, "--model")) {
             NEED_VALUE();
-            o->model = v;
+            o->job.model = v;
         } else if (!strcmp(a, "--batch-files")) {
             NEED_VALUE();
             if (add_dir(in, v)) return 1;
         } else if (!strcmp(a, "--warmup")) {
             NEED_VALUE();
             if (ps_parse_long(a, v, 16, 10000000, &l, err, sizeof err)) return usage_error(err);
-            o->warmup = l;
+            o->job.warmup = l;
         } else if (!strcmp(a, "--backend")) {
             NEED_VALUE();
-            if (ps_parse_backend(a, v, &o->backend, err, sizeof err)) return usage_error(err);
+            if (ps_parse_backend(a, v, &o->job.backend, err, sizeof err)) return usage_error(err);
         } else if (!strcmp(a, "--threads")) {
             NEED_VALUE();
             if (ps_parse_long(a, v, 0, 64, &l, err, sizeof err)) return usage_error(err);
-            o->threads = l;
+            o->job.threads = l;
         } else if (!strcmp(a, "--lstm-weight")) {
             NEED_VALUE();
             if (ps_parse_double(a, v, 0, 1, &x, err, sizeof err)) return usage_error(err);
-            o->cfg.lstm_weight = (float)x;
+            o->job.cfg.lstm_weight = (float)x;
         } else if (!strcmp(a, "--smoothing")) {
             NEED_VALUE();
             if (ps_parse_double(a, v, 1e-3, 1, &x, err, sizeof err)) return usage_error(err);
-            o->cfg.smoothing = (float)x;
+            o->job.cfg.smoothing = (float)x;
         } else if (!strcmp(a, "--drift")) {
             NEED_VALUE();
             if (ps_parse_double(a, v, 0, 0.5, &x, err, sizeof err)) return usage_error(err);
-            o->cfg.drift_rate = (float)x;
+            o->job.cfg.drift_rate = (float)x;
         } else if (!strcmp(a, "--unstable-pfp")) {
             NEED_VALUE();
             if (ps_parse_double(a, v, 0.5, 1, &x, err, sizeof err)) return usage_error(err);
-            o->cfg.unstable_pfp = (float)x;
+            o->job.cfg.unstable_pfp = (float)x;
         } else if (!strcmp(a, "--residual-floor")) {
             NEED_VALUE();
             if (ps_parse_double(a, v, 1e-6, 1e6, &x, err, sizeof err)) return usage_error(err);
-            o->cfg.residual_floor = (float)x;
+            o->job.cfg.residual_floor = (float)x;
         } else if (!strcmp(a, "--arima")) {
             NEED_VALUE();
             int got = ps_parse_long_list(a, v, 0, 16, order, 3, err, sizeof err);
             if (got < 0) return usage_error(err);
             if (got != 3) return usage_error("--arima takes P,D,Q");
             if (order[1] > 2) return usage_error("--arima: D is at most 2");
-            o->cfg.arima_p = (int)order[0];
-            o->cfg.arima_d = (int)order[1];
-            o->cfg.arima_q = (int)order[2];
+            o->job.cfg.arima_p = (int)order[0];
+            o->job.cfg.arima_d = (int)order[1];
+            o->job.cfg.arima_q = (int)order[2];
         } else if (a[0] == '-' && a[1] != 0) {
             snprintf(err, sizeof err, "unknown option '%s'", a);
             return usage_error(err);
@@ -233,7 +224,7 @@ static int parse_args(int argc, char **argv, score_opts *o, inputs *in)
 #undef NEED_VALUE
     }
     if (in->n == 0) return usage_error("no input files");
-    if (o->history && in->n > 1) return usage_error("--history takes one input file");
+    if (o->job.history && in->n > 1) return usage_error("--history takes one input file");
     if (in->n > 1 && !o->output) return usage_error("several inputs need -o DIR");
     return -1; /* go on */
 }
@@ -272,187 +263,72 @@ static void print_header(FILE *f, const ps_csv *csv)
         fprintf(f, "score,pfp,top_metric\n");
 }
 
-static int default_warmup(size_t rows, uint32_t cap)
+typedef struct printer {
+    const score_opts *o;
+    const ps_csv *csv;
+    FILE **out;
+    size_t n;
+} printer;
+
+/* Every input is read: open the outputs. */
+static int open_outputs(void *user, const ps_csv *csv, size_t n)
 {
-    size_t w = rows * 15 / 100;
-    if (w > cap) w = cap;
-    if (w < 16) w = 16;
-    return (int)w;
-}
-
-/* Score everything; outputs are opened only once every input has been read. */
-static int run(const score_opts *o, const inputs *in)
-{
-    char err[512];
-    size_t n = in->n;
-    int status = 1;
-    ps_csv *csv = calloc(n, sizeof *csv);
-    ps_csv hist = {0};
-    FILE **out = calloc(n, sizeof *out);
-    ps_score *scores = calloc(n, sizeof *scores);
-    uint32_t *procs = malloc(n * sizeof *procs);
-    float *x = NULL;
-    ps_backend *be = NULL;
-    ps_scorer *sc = NULL;
-    ps_model model = {0};
-    if (!csv || !out || !scores || !procs) goto oom;
-
-    for (size_t i = 0; i < n; i++) {
-        if (ps_csv_read(in->paths[i], &csv[i], err, sizeof err)) {
-            fprintf(stderr, "preshift score: %s\n", err);
-            goto done;
-        }
-        if (csv[i].cols != csv[0].cols) {
-            fprintf(stderr,
-                    "preshift score: %s has %zu columns, %s has %zu: scored together, "
-                    "inputs must have the same metrics\n",
-                    in->paths[i], csv[i].cols, in->paths[0], csv[0].cols);
-            goto done;
-        }
-    }
-    if (o->history) {
-        if (ps_csv_read(o->history, &hist, err, sizeof err)) {
-            fprintf(stderr, "preshift score: %s\n", err);
-            goto done;
-        }
-        if (hist.cols != csv[0].cols) {
-            fprintf(stderr, "preshift score: %s has %zu metric columns, the history %s has %zu\n",
-                    in->paths[0], csv[0].cols, o->history, hist.cols);
-            goto done;
-        }
-        if (hist.rows < 16) {
-            fprintf(stderr, "preshift score: %s: %zu rows of history, at least 16 needed\n",
-                    o->history, hist.rows);
-            goto done;
-        }
-    }
-
-    const char *model_path = o->model ? o->model : getenv("PRESHIFT_MODEL");
-    char default_model[4096];
-    if (!model_path) {
-        snprintf(default_model, sizeof default_model, "%s/models/default.psm", PRESHIFT_SOURCE_DIR);
-        model_path = default_model;
-    }
-    if (ps_model_load(model_path, &model, err, sizeof err)) {
-        fprintf(stderr, "preshift score: %s\n", err);
-        goto done;
-    }
-
-    size_t K = csv[0].cols, ticks = 0;
-    ps_scorer_config cfg = o->cfg;
-    cfg.processors = n;
-    cfg.metrics = K;
-    uint32_t shortest = UINT32_MAX;
-    cfg.warmup = 16;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t w = o->history      ? (uint32_t)hist.rows
-                     : o->warmup > 0 ? (uint32_t)o->warmup
-                                     : (uint32_t)default_warmup(csv[i].rows, 750);
-        if (w > cfg.warmup) cfg.warmup = w;
-        if (w < shortest) shortest = w;
-        if (csv[i].rows > ticks) ticks = csv[i].rows;
-    }
-    /* Short warm-ups keep most of their rows for the residual statistics. */
-    if (cfg.burn_in > shortest / 4) cfg.burn_in = shortest / 4;
-    be = ps_backend_init(&(ps_backend_params){.kind = o->backend, .threads = (int)o->threads}, err,
-                         sizeof err);
-    if (!be) {
-        fprintf(stderr, "preshift score: kernel backend: %s%s\n", err,
-                o->backend == PS_BACKEND_DEFAULT ? " (--backend cpu runs on the CPU)" : "");
-        goto done;
-    }
-    sc = ps_scorer_create(be, &model, &cfg, err, sizeof err);
-    if (!sc) {
-        fprintf(stderr, "preshift score: %s\n", err);
-        goto done;
-    }
-    for (size_t i = 0; i < n && !o->history && o->warmup <= 0; i++)
-        ps_scorer_set_warmup(sc, (uint32_t)i, (uint32_t)default_warmup(csv[i].rows, 750));
-    x = malloc(n * K * sizeof *x);
-    if (!x) goto oom;
-
-    if (o->history) {
-        uint32_t p = 0;
-        for (size_t r = 0; r < hist.rows; r++)
-            if (ps_scorer_tick(sc, 1, &p, NULL, hist.values + r * K, scores, err, sizeof err)) {
-                fprintf(stderr, "preshift score: %s row %zu: %s\n", o->history, r + 1, err);
-                goto done;
-            }
-    }
-
-    /* Everything is read and the models are set: now open the outputs. */
+    printer *pr = user;
+    const score_opts *o = pr->o;
+    pr->csv = csv;
     if (n > 1 && mkdir(o->output, 0777) && errno != EEXIST) {
         fprintf(stderr, "preshift score: %s: %s\n", o->output, strerror(errno));
-        goto done;
+        return 1;
     }
     for (size_t i = 0; i < n; i++) {
         char path[4096];
         if (n > 1)
-            output_name(o->output, in->paths[i], path, sizeof path);
+            output_name(o->output, o->job.paths[i], path, sizeof path);
         else
             snprintf(path, sizeof path, "%s", o->output ? o->output : "-");
-        out[i] = strcmp(path, "-") ? fopen(path, "w") : stdout;
-        if (!out[i]) {
+        pr->out[i] = strcmp(path, "-") ? fopen(path, "w") : stdout;
+        if (!pr->out[i]) {
             fprintf(stderr, "preshift score: %s: %s\n", path, strerror(errno));
-            goto done;
+            return 1;
         }
-        print_header(out[i], &csv[i]);
+        print_header(pr->out[i], &csv[i]);
     }
+    return 0;
+}
 
-    if (!o->quiet && ticks * n > 200000)
-        fprintf(stderr, "scoring %zu input(s), %zu metric(s), up to %zu rows on %s (%s)\n", n, K,
-                ticks, ps_backend_name(be), ps_backend_isa(be));
-    time_t last = time(NULL);
-    for (size_t r = 0; r < ticks; r++) {
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (r >= csv[i].rows) continue;
-            procs[m] = (uint32_t)i;
-            memcpy(x + m * K, csv[i].values + r * K, K * sizeof *x);
-            m++;
-        }
-        if (ps_scorer_tick(sc, m, procs, NULL, x, scores, err, sizeof err)) {
-            fprintf(stderr, "preshift score: row %zu: %s\n", r + 1, err);
-            goto done;
-        }
-        for (size_t j = 0; j < m; j++)
-            print_row(out[procs[j]], &csv[procs[j]], r, &scores[j]);
-        if (!o->quiet && time(NULL) - last >= 2) {
-            last = time(NULL);
-            fprintf(stderr, "row %zu/%zu\n", r + 1, ticks);
-        }
+static int print_score(void *user, size_t input, size_t row, const ps_score *s)
+{
+    printer *pr = user;
+    print_row(pr->out[input], &pr->csv[input], row, s);
+    return 0;
+}
+
+static int run(const score_opts *o)
+{
+    printer pr = {o, NULL, calloc(o->job.n, sizeof(FILE *)), o->job.n};
+    if (!pr.out) {
+        fprintf(stderr, "preshift score: out of memory\n");
+        return 1;
     }
-    status = 0;
-    goto done;
-oom:
-    fprintf(stderr, "preshift score: out of memory\n");
-done:
-    for (size_t i = 0; out && i < n; i++)
-        if (out[i] && out[i] != stdout && fclose(out[i]) && status == 0) {
+    int status = ps_score_files("preshift score", &o->job, open_outputs, print_score, &pr);
+    for (size_t i = 0; i < pr.n; i++)
+        if (pr.out[i] && pr.out[i] != stdout && fclose(pr.out[i]) && status == 0) {
             fprintf(stderr, "preshift score: writing output: %s\n", strerror(errno));
             status = 1;
         }
     if (status == 0 && fflush(stdout)) status = 1;
-    for (size_t i = 0; csv && i < n; i++)
-        ps_csv_free(&csv[i]);
-    ps_csv_free(&hist);
-    ps_scorer_free(sc);
-    ps_backend_free(be);
-    ps_model_free(&model);
-    free(csv);
-    free(out);
-    free(scores);
-    free(procs);
-    free(x);
+    free(pr.out);
     return status;
 }
 
 int ps_cmd_score(int argc, char **argv)
 {
-    score_opts o = {.warmup = -1, .cfg = ps_scorer_default_config()};
+    score_opts o = {.job = ps_score_job_default()};
     inputs in = {0};
     int rc = parse_args(argc, argv, &o, &in);
-    if (rc < 0) rc = run(&o, &in);
+    o.job.paths = in.paths;
+    o.job.n = in.n;
+    if (rc < 0) rc = run(&o);
     for (size_t i = 0; i < in.n; i++)
         free(in.paths[i]);
     free(in.paths);

@@ -1,0 +1,178 @@
+#include "score_files.h"
+
+#include "model_io.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef PRESHIFT_SOURCE_DIR
+#define PRESHIFT_SOURCE_DIR "."
+#endif
+
+ps_score_job ps_score_job_default(void)
+{
+    return (ps_score_job){.warmup = -1, .cfg = ps_scorer_default_config()};
+}
+
+const char *ps_score_model_path(const ps_score_job *job, char *buf, size_t buflen)
+{
+    const char *path = job->model ? job->model : getenv("PRESHIFT_MODEL");
+    if (path) return path;
+    snprintf(buf, buflen, "%s/models/default.psm", PRESHIFT_SOURCE_DIR);
+    return buf;
+}
+
+/* NAB's probationary period: 15 % of the rows, at most 750 (and our least, 16). */
+static uint32_t default_warmup(size_t rows)
+{
+    size_t w = rows * 15 / 100;
+    if (w > 750) w = 750;
+    if (w < 16) w = 16;
+    return (uint32_t)w;
+}
+
+static uint32_t warmup_of(const ps_score_job *job, const ps_csv *csv, const ps_csv *hist)
+{
+    if (job->history) return (uint32_t)hist->rows;
+    if (job->warmup > 0) return (uint32_t)job->warmup;
+    return default_warmup(csv->rows);
+}
+
+static int read_inputs(const char *cmd, const ps_score_job *job, ps_csv *csv, ps_csv *hist)
+{
+    char err[512];
+    for (size_t i = 0; i < job->n; i++) {
+        if (ps_csv_read(job->paths[i], &csv[i], err, sizeof err)) {
+            fprintf(stderr, "%s: %s\n", cmd, err);
+            return 1;
+        }
+        if (csv[i].cols != csv[0].cols) {
+            fprintf(stderr,
+                    "%s: %s has %zu columns, %s has %zu: scored together, inputs must have "
+                    "the same metrics\n",
+                    cmd, job->paths[i], csv[i].cols, job->paths[0], csv[0].cols);
+            return 1;
+        }
+    }
+    if (!job->history) return 0;
+    if (ps_csv_read(job->history, hist, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", cmd, err);
+        return 1;
+    }
+    if (hist->cols != csv[0].cols) {
+        fprintf(stderr, "%s: %s has %zu metric columns, the history %s has %zu\n", cmd,
+                job->paths[0], csv[0].cols, job->history, hist->cols);
+        return 1;
+    }
+    if (hist->rows < 16) {
+        fprintf(stderr, "%s: %s: %zu rows of history, at least 16 needed\n", cmd, job->history,
+                hist->rows);
+        return 1;
+    }
+    return 0;
+}
+
+int ps_score_files(const char *cmd, const ps_score_job *job, ps_score_ready_fn ready,
+                   ps_score_row_fn row, void *user)
+{
+    char err[512], pathbuf[4096];
+    size_t n = job->n;
+    int status = 1;
+    ps_csv *csv = calloc(n, sizeof *csv);
+    ps_csv hist = {0};
+    ps_score *scores = calloc(n, sizeof *scores);
+    uint32_t *procs = malloc(n * sizeof *procs);
+    float *x = NULL;
+    ps_backend *be = NULL;
+    ps_scorer *sc = NULL;
+    ps_model model = {0};
+    if (!csv || !scores || !procs) goto oom;
+    if (read_inputs(cmd, job, csv, &hist)) goto done;
+    if (ps_model_load(ps_score_model_path(job, pathbuf, sizeof pathbuf), &model, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", cmd, err);
+        goto done;
+    }
+
+    size_t K = csv[0].cols, ticks = 0;
+    ps_scorer_config cfg = job->cfg;
+    cfg.processors = n;
+    cfg.metrics = K;
+    cfg.warmup = 16;
+    uint32_t shortest = UINT32_MAX;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t w = warmup_of(job, &csv[i], &hist);
+        if (w > cfg.warmup) cfg.warmup = w;
+        if (w < shortest) shortest = w;
+        if (csv[i].rows > ticks) ticks = csv[i].rows;
+    }
+    /* Short warm-ups keep most of their rows for the residual statistics. */
+    if (cfg.burn_in > shortest / 4) cfg.burn_in = shortest / 4;
+    be = ps_backend_init(&(ps_backend_params){.kind = job->backend, .threads = (int)job->threads},
+                         err, sizeof err);
+    if (!be) {
+        fprintf(stderr, "%s: kernel backend: %s%s\n", cmd, err,
+                job->backend == PS_BACKEND_DEFAULT ? " (--backend cpu runs on the CPU)" : "");
+        goto done;
+    }
+    sc = ps_scorer_create(be, &model, &cfg, err, sizeof err);
+    if (!sc) {
+        fprintf(stderr, "%s: %s\n", cmd, err);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        ps_scorer_set_warmup(sc, (uint32_t)i, warmup_of(job, &csv[i], &hist));
+    x = malloc(n * K * sizeof *x);
+    if (!x) goto oom;
+
+    for (size_t r = 0; r < hist.rows; r++) {
+        uint32_t p = 0;
+        if (ps_scorer_tick(sc, 1, &p, NULL, hist.values + r * K, scores, err, sizeof err)) {
+            fprintf(stderr, "%s: %s row %zu: %s\n", cmd, job->history, r + 1, err);
+            goto done;
+        }
+    }
+    if ((status = ready(user, csv, n)) != 0) goto done;
+    status = 1;
+
+    if (!job->quiet && ticks * n > 200000)
+        fprintf(stderr, "scoring %zu input(s), %zu metric(s), up to %zu rows on %s (%s)\n", n, K,
+                ticks, ps_backend_name(be), ps_backend_isa(be));
+    time_t last = time(NULL);
+    for (size_t r = 0; r < ticks; r++) {
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (r >= csv[i].rows) continue;
+            procs[m] = (uint32_t)i;
+            memcpy(x + m * K, csv[i].values + r * K, K * sizeof *x);
+            m++;
+        }
+        if (ps_scorer_tick(sc, m, procs, NULL, x, scores, err, sizeof err)) {
+            fprintf(stderr, "%s: row %zu: %s\n", cmd, r + 1, err);
+            goto done;
+        }
+        for (size_t j = 0; j < m; j++)
+            if (row(user, procs[j], r, &scores[j])) goto done;
+        if (!job->quiet && time(NULL) - last >= 2) {
+            last = time(NULL);
+            fprintf(stderr, "row %zu/%zu\n", r + 1, ticks);
+        }
+    }
+    status = 0;
+    goto done;
+oom:
+    fprintf(stderr, "%s: out of memory\n", cmd);
+done:
+    for (size_t i = 0; csv && i < n; i++)
+        ps_csv_free(&csv[i]);
+    ps_csv_free(&hist);
+    ps_scorer_free(sc);
+    ps_backend_free(be);
+    ps_model_free(&model);
+    free(csv);
+    free(scores);
+    free(procs);
+    free(x);
+    return status;
+}
