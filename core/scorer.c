@@ -15,6 +15,7 @@
 
 #include "arima.h"
 #include "baseline.h"
+#include "calibration.h"
 #include "forecaster.h"
 #include "residual_cov.h"
 #include "robust.h"
@@ -29,9 +30,10 @@ struct ps_scorer {
     ps_backend *be;
     ps_baseline *baseline; /* warm-up 0: set from the kept rows */
     ps_rescov *cov;
-    ps_forecaster *lstm;  /* NULL when lstm_weight == 0 */
-    ps_arima_bank *arima; /* NULL when lstm_weight == 1 */
-    ps_evt *evt;          /* one per processor, initialized when it becomes ready */
+    ps_forecaster *lstm;        /* NULL when lstm_weight == 0 */
+    ps_arima_bank *arima;       /* NULL when lstm_weight == 1 */
+    ps_evt *evt;                /* one per processor, initialized when it becomes ready */
+    ps_calibration calibration; /* the model's, if any: it then maps score to PFP */
 
     float *warm_x;      /* P x W x K kept rows */
     double *warm_t;     /* P x W their times */
@@ -112,6 +114,7 @@ ps_scorer *ps_scorer_create(ps_backend *be, const ps_model *m, const ps_scorer_c
     if (!s) goto oom;
     s->cfg = *cfg;
     s->be = be;
+    s->calibration = m->calibration;
     size_t P = cfg->processors, K = cfg->metrics, W = cfg->warmup;
 
     ps_baseline_config bc = ps_baseline_default_config();
@@ -460,10 +463,15 @@ int ps_scorer_tick(ps_scorer *s, size_t n, const uint32_t *procs, const double *
             double sm = s->cfg.smoothing * raw + (1 - s->cfg.smoothing) * s->smooth[p];
             s->smooth[p] = sm;
             o->score = (float)sm;
-            o->pfp = ps_evt_pfp(&s->evt[p], sm);
+            /* Stability is judged against the processor's own healthy tail
+             * even when a calibration on incidents gives the PFP. */
+            double tail_pfp = ps_evt_pfp(&s->evt[p], sm);
+            o->pfp = s->calibration.kind != PS_CALIB_NONE
+                         ? ps_calibration_apply(&s->calibration, sm)
+                         : tail_pfp;
             o->lateness = s->late[j];
             o->state = PS_PROC_SCORED;
-            s->stable[j] = o->pfp < s->cfg.unstable_pfp;
+            s->stable[j] = tail_pfp < s->cfg.unstable_pfp;
             ps_evt_update(&s->evt[p], sm, !s->stable[j]);
             j++;
         }

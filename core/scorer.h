@@ -14,9 +14,10 @@
  *   u      = (z - f) / residual scale              per metric
  *   raw    = u' S^-1 u / K + lateness_weight * lateness^2
  *   score  = EW average of raw (smoothing)
- *   PFP    = EVT tail of the healthy scores at score
+ *   PFP    = EVT tail of the healthy scores at score, or the model's
+ *            calibration on labelled incidents when it has one
  *
- * and a tick whose PFP stays below `unstable_pfp` teaches the baseline, the
+ * and a tick whose tail PFP stays below `unstable_pfp` teaches the baseline, the
  * covariance and the tail; an unstable one teaches nothing.
  */
 #ifndef PRESHIFT_SCORER_H

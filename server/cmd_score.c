@@ -32,52 +32,26 @@ typedef struct score_opts {
 
 static void usage(FILE *out)
 {
-    ps_scorer_config d = ps_scorer_default_config();
-    fprintf(out,
-            "usage: preshift score [options] FILE...\n"
-            "\n"
-            "Score each row of each FILE online: the output for row t depends on rows\n"
-            "<= t only (and on --history). A FILE is a CSV, plain or gzip ('-' is\n"
-            "stdin): either NAB style, a header 'timestamp,value', or numeric columns\n"
-            "(one row per tick, one column per metric, optional header).\n"
-            "\n"
-            "Output, one row per input row in input order:\n"
-            "  NAB style:  timestamp,value,anomaly_score   (anomaly_score = PFP in [0,1])\n"
-            "  otherwise:  score,pfp,top_metric            (top_metric: column name or\n"
-            "              1-based index; empty while warming up)\n"
-            "\n"
-            "options:\n"
-            "  -o, --output PATH    one input: output file (default stdout); several\n"
-            "                       inputs: a directory, one file per input named as it\n"
-            "                       (without .gz)\n"
-            "  --batch-files DIR    add every regular file in DIR (sorted by name)\n"
-            "  --history FILE       healthy history that sets the baseline and fits the\n"
-            "                       models before the input is scored (one input only;\n"
-            "                       same columns)\n"
-            "  --warmup N           leading rows of each input that only set the baseline\n"
-            "                       (default 15%% of its rows, at most %u; ignored with\n"
-            "                       --history)\n"
-            "  --model FILE         forecaster (default $PRESHIFT_MODEL, else\n"
-            "                       %s/models/default.psm)\n"
-            "  --lstm-weight W      forecast = W*LSTM + (1-W)*ARIMA; 1 = LSTM alone,\n"
-            "                       0 = ARIMA alone (default %g)\n"
-            "  --arima P,D,Q        ARIMA order per metric (default %d,%d,%d)\n"
-            "  --smoothing A        weight of a new tick in the smoothed score (default %g)\n"
-            "  --drift R            baseline drift following per stable tick, 0 = off\n"
-            "                       (default %g)\n"
-            "  --residual-floor X   least healthy residual scale (default %g)\n"
-            "  --unstable-pfp P     ticks at or above this PFP teach the baseline and the\n"
-            "                       tail nothing (default %g)\n"
-            "  --backend NAME       kernel backend, cpu or cuda (default: the one this\n"
-            "                       build chose, %s)\n"
-            "  --threads N          kernel threads, 0 = all cores (default 0)\n"
-            "  -q, --quiet          no progress on stderr\n"
-            "  -h, --help           this text\n"
-            "\n"
-            "Exit status: 0 scored, 1 bad data or file, 2 bad usage.\n",
-            (unsigned)d.warmup, PRESHIFT_SOURCE_DIR, (double)d.lstm_weight, d.arima_p, d.arima_d,
-            d.arima_q, (double)d.smoothing, (double)d.drift_rate, (double)d.residual_floor,
-            (double)d.unstable_pfp, ps_backend_default_kind() == PS_BACKEND_CUDA ? "cuda" : "cpu");
+    fprintf(out, "usage: preshift score [options] FILE...\n"
+                 "\n"
+                 "Score each row of each FILE online: the output for row t depends on rows\n"
+                 "<= t only (and on --history). A FILE is a CSV, plain or gzip ('-' is\n"
+                 "stdin): either NAB style, a header 'timestamp,value', or numeric columns\n"
+                 "(one row per tick, one column per metric, optional header).\n"
+                 "\n"
+                 "Output, one row per input row in input order:\n"
+                 "  NAB style:  timestamp,value,anomaly_score   (anomaly_score = PFP in [0,1])\n"
+                 "  otherwise:  score,pfp,top_metric            (top_metric: column name or\n"
+                 "              1-based index; empty while warming up)\n"
+                 "\n"
+                 "options:\n"
+                 "  -o, --output PATH    one input: output file (default stdout); several\n"
+                 "                       inputs: a directory, one file per input named as it\n"
+                 "                       (without .gz)\n"
+                 "  --batch-files DIR    add every regular file in DIR (sorted by name)\n"
+                 "  -h, --help           this text\n\n");
+    ps_score_options_usage(out);
+    fprintf(out, "\nExit status: 0 scored, 1 bad data or file, 2 bad usage.\n");
 }
 
 static int usage_error(const char *msg)
@@ -146,9 +120,7 @@ static int parse_args(int argc, char **argv, score_opts *o, inputs *in)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long l;
-        double x;
-        long order[3];
+        int used;
 #define NEED_VALUE()                                                                               \
     do {                                                                                           \
         if (!v) {                                                                                  \
@@ -160,60 +132,14 @@ static int parse_args(int argc, char **argv, score_opts *o, inputs *in)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            o->job.quiet = 1;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             NEED_VALUE();
             o->output = v;
-        } else if (!strcmp(a, "--history")) {
-            NEED_VALUE();
-            o->job.history = v;
-        } else if (!strcmp(a, "--model")) {
-            NEED_VALUE();
-            o->job.model = v;
         } else if (!strcmp(a, "--batch-files")) {
             NEED_VALUE();
             if (add_dir(in, v)) return 1;
-        } else if (!strcmp(a, "--warmup")) {
-            NEED_VALUE();
-            if (ps_parse_long(a, v, 16, 10000000, &l, err, sizeof err)) return usage_error(err);
-            o->job.warmup = l;
-        } else if (!strcmp(a, "--backend")) {
-            NEED_VALUE();
-            if (ps_parse_backend(a, v, &o->job.backend, err, sizeof err)) return usage_error(err);
-        } else if (!strcmp(a, "--threads")) {
-            NEED_VALUE();
-            if (ps_parse_long(a, v, 0, 64, &l, err, sizeof err)) return usage_error(err);
-            o->job.threads = l;
-        } else if (!strcmp(a, "--lstm-weight")) {
-            NEED_VALUE();
-            if (ps_parse_double(a, v, 0, 1, &x, err, sizeof err)) return usage_error(err);
-            o->job.cfg.lstm_weight = (float)x;
-        } else if (!strcmp(a, "--smoothing")) {
-            NEED_VALUE();
-            if (ps_parse_double(a, v, 1e-3, 1, &x, err, sizeof err)) return usage_error(err);
-            o->job.cfg.smoothing = (float)x;
-        } else if (!strcmp(a, "--drift")) {
-            NEED_VALUE();
-            if (ps_parse_double(a, v, 0, 0.5, &x, err, sizeof err)) return usage_error(err);
-            o->job.cfg.drift_rate = (float)x;
-        } else if (!strcmp(a, "--unstable-pfp")) {
-            NEED_VALUE();
-            if (ps_parse_double(a, v, 0.5, 1, &x, err, sizeof err)) return usage_error(err);
-            o->job.cfg.unstable_pfp = (float)x;
-        } else if (!strcmp(a, "--residual-floor")) {
-            NEED_VALUE();
-            if (ps_parse_double(a, v, 1e-6, 1e6, &x, err, sizeof err)) return usage_error(err);
-            o->job.cfg.residual_floor = (float)x;
-        } else if (!strcmp(a, "--arima")) {
-            NEED_VALUE();
-            int got = ps_parse_long_list(a, v, 0, 16, order, 3, err, sizeof err);
-            if (got < 0) return usage_error(err);
-            if (got != 3) return usage_error("--arima takes P,D,Q");
-            if (order[1] > 2) return usage_error("--arima: D is at most 2");
-            o->job.cfg.arima_p = (int)order[0];
-            o->job.cfg.arima_d = (int)order[1];
-            o->job.cfg.arima_q = (int)order[2];
+        } else if ((used = ps_score_parse_option(&o->job, argc, argv, &i, err, sizeof err))) {
+            if (used < 0) return usage_error(err);
         } else if (a[0] == '-' && a[1] != 0) {
             snprintf(err, sizeof err, "unknown option '%s'", a);
             return usage_error(err);

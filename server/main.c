@@ -20,6 +20,7 @@ typedef struct command {
 static const command commands[] = {
     {"train", ps_cmd_train, "train the LSTM forecaster on healthy history (CSV)"},
     {"score", ps_cmd_score, "score CSV series online: Instability Score and PFP per row"},
+    {"calibrate", ps_cmd_calibrate, "fit the score-to-PFP map on labelled incidents"},
     {"bench", ps_cmd_bench, "benchmark the kernels against OpenBLAS and PyTorch"},
 };
 

@@ -1,5 +1,6 @@
 #include "score_files.h"
 
+#include "cli.h"
 #include "model_io.h"
 
 #include <stdio.h>
@@ -22,6 +23,115 @@ const char *ps_score_model_path(const ps_score_job *job, char *buf, size_t bufle
     if (path) return path;
     snprintf(buf, buflen, "%s/models/default.psm", PRESHIFT_SOURCE_DIR);
     return buf;
+}
+
+void ps_score_options_usage(FILE *out)
+{
+    ps_scorer_config d = ps_scorer_default_config();
+    fprintf(out,
+            "scoring options:\n"
+            "  --history FILE       healthy history that sets the baseline and fits the\n"
+            "                       models before the input is scored (one input only;\n"
+            "                       same columns)\n"
+            "  --warmup N           leading rows of each input that only set the baseline\n"
+            "                       (default 15%% of its rows, at most %u; ignored with\n"
+            "                       --history)\n"
+            "  --model FILE         forecaster (default $PRESHIFT_MODEL, else\n"
+            "                       %s/models/default.psm)\n"
+            "  --lstm-weight W      forecast = W*LSTM + (1-W)*ARIMA; 1 = LSTM alone,\n"
+            "                       0 = ARIMA alone (default %g)\n"
+            "  --arima P,D,Q        ARIMA order per metric (default %d,%d,%d)\n"
+            "  --smoothing A        weight of a new tick in the smoothed score (default %g)\n"
+            "  --drift R            baseline drift following per stable tick, 0 = off\n"
+            "                       (default %g)\n"
+            "  --residual-floor X   least healthy residual scale (default %g)\n"
+            "  --unstable-pfp P     ticks at or above this PFP teach the baseline and the\n"
+            "                       tail nothing (default %g)\n"
+            "  --backend NAME       kernel backend, cpu or cuda (default: the one this\n"
+            "                       build chose, %s)\n"
+            "  --threads N          kernel threads, 0 = all cores (default 0)\n"
+            "  -q, --quiet          no progress on stderr\n",
+            750u, PRESHIFT_SOURCE_DIR, (double)d.lstm_weight, d.arima_p, d.arima_d, d.arima_q,
+            (double)d.smoothing, (double)d.drift_rate, (double)d.residual_floor,
+            (double)d.unstable_pfp, ps_backend_default_kind() == PS_BACKEND_CUDA ? "cuda" : "cpu");
+}
+
+int ps_score_parse_option(ps_score_job *job, int argc, char **argv, int *i, char *err,
+                          size_t errlen)
+{
+    const char *a = argv[*i];
+    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    ps_scorer_config *c = &job->cfg;
+    long l, order[3];
+    double x;
+    if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+        job->quiet = 1;
+        return 1;
+    }
+    static const char *const valued[] = {"--history",      "--model",         "--warmup",
+                                         "--backend",      "--threads",       "--lstm-weight",
+                                         "--arima",        "--smoothing",     "--drift",
+                                         "--unstable-pfp", "--residual-floor"};
+    size_t which = 0, count = sizeof valued / sizeof valued[0];
+    while (which < count && strcmp(a, valued[which]))
+        which++;
+    if (which == count) return 0;
+    if (!v) {
+        snprintf(err, errlen, "%s needs a value", a);
+        return -1;
+    }
+    (*i)++;
+    int bad = 0;
+    switch (which) {
+    case 0:
+        job->history = v;
+        break;
+    case 1:
+        job->model = v;
+        break;
+    case 2:
+        bad = ps_parse_long(a, v, 16, 10000000, &l, err, errlen);
+        job->warmup = l;
+        break;
+    case 3:
+        bad = ps_parse_backend(a, v, &job->backend, err, errlen);
+        break;
+    case 4:
+        bad = ps_parse_long(a, v, 0, 64, &l, err, errlen);
+        job->threads = l;
+        break;
+    case 5:
+        bad = ps_parse_double(a, v, 0, 1, &x, err, errlen);
+        c->lstm_weight = (float)x;
+        break;
+    case 6: {
+        int got = ps_parse_long_list(a, v, 0, 16, order, 3, err, errlen);
+        if (got >= 0 && got != 3) snprintf(err, errlen, "--arima takes P,D,Q");
+        if (got == 3 && order[1] > 2) snprintf(err, errlen, "--arima: D is at most 2");
+        bad = got != 3 || order[1] > 2;
+        c->arima_p = (int)order[0];
+        c->arima_d = (int)order[1];
+        c->arima_q = (int)order[2];
+        break;
+    }
+    case 7:
+        bad = ps_parse_double(a, v, 1e-3, 1, &x, err, errlen);
+        c->smoothing = (float)x;
+        break;
+    case 8:
+        bad = ps_parse_double(a, v, 0, 0.5, &x, err, errlen);
+        c->drift_rate = (float)x;
+        break;
+    case 9:
+        bad = ps_parse_double(a, v, 0.5, 1, &x, err, errlen);
+        c->unstable_pfp = (float)x;
+        break;
+    default:
+        bad = ps_parse_double(a, v, 1e-6, 1e6, &x, err, errlen);
+        c->residual_floor = (float)x;
+        break;
+    }
+    return bad ? -1 : 1;
 }
 
 /* NAB's probationary period: 15 % of the rows, at most 750 (and our least, 16). */

@@ -13,6 +13,8 @@
 #include "core/scorer.h"
 #include "csv.h"
 
+#include <stdio.h>
+
 typedef struct ps_score_job {
     char **paths; /* inputs, one processor each */
     size_t n;
@@ -36,6 +38,18 @@ ps_score_job ps_score_job_default(void);
 /* Runs the job; 0, or 1 after printing what went wrong (prefixed by cmd). */
 int ps_score_files(const char *cmd, const ps_score_job *job, ps_score_ready_fn ready,
                    ps_score_row_fn row, void *user);
+
+/*
+ * If argv[*i] is one of the scorer's options (shared by every command that
+ * scores: --history, --model, --warmup, --backend, --threads, --lstm-weight,
+ * --arima, --smoothing, --drift, --unstable-pfp, --residual-floor, -q), apply
+ * it to job, advance *i past its value and return 1; return 0 for any other
+ * argument, -1 with a message in err for a bad value.
+ */
+int ps_score_parse_option(ps_score_job *job, int argc, char **argv, int *i, char *err,
+                          size_t errlen);
+/* The usage lines of those options. */
+void ps_score_options_usage(FILE *out);
 
 /* The model path the job will load (for messages and for calibrate). */
 const char *ps_score_model_path(const ps_score_job *job, char *buf, size_t buflen);
