@@ -188,8 +188,9 @@ out:
     free(all);
 }
 
-static void check_backend(ps_backend *be)
+static void check_backend(ps_backend *be, void *ctx)
 {
+    (void)ctx;
     static const int orders[] = {0, 1, 2, 3, 4, 16};
     uint64_t seed = 100;
     for (size_t i = 0; i < 6; i++)
@@ -207,15 +208,9 @@ static void check_backend(ps_backend *be)
            ps_backend_threads(be));
 }
 
-static void check_each(ps_backend *be, void *ctx)
-{
-    (void)ctx;
-    check_backend(be);
-}
-
 int main(void)
 {
-    each_backend(check_each, NULL);
+    each_backend(check_backend, NULL);
     char err[256];
 
     /* Orders and slot counts out of range are refused at create. */

@@ -119,8 +119,9 @@ out:
     free(all);
 }
 
-static void check_backend(ps_backend *be)
+static void check_backend(ps_backend *be, void *ctx)
 {
+    (void)ctx;
     static const ps_lstm_shape shapes[] = {
         {1, 32, 1, 1},  {1, 64, 1, 1}, {1, 7, 1, 1},   {3, 16, 2, 3},
         {19, 8, 3, 19}, {5, 33, 2, 1}, {1, 100, 1, 2}, {2, 1, 1, 1},
@@ -134,15 +135,9 @@ static void check_backend(ps_backend *be)
            ps_backend_threads(be));
 }
 
-static void check_each(ps_backend *be, void *ctx)
-{
-    (void)ctx;
-    check_backend(be);
-}
-
 int main(void)
 {
-    each_backend(check_each, NULL);
+    each_backend(check_backend, NULL);
     char err[256];
 
     /* Bad arguments are refused before any work. */
