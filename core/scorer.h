@@ -40,7 +40,7 @@ typedef struct ps_scorer_config {
     float smoothing;      /* weight of the new raw score in the EW average, (0, 1] */
     float lateness_weight;
     float drift_rate;   /* baseline drift following after warm-up, 0 = frozen */
-    float unstable_pfp; /* ticks at or above this PFP teach nothing */
+    float unstable_pfp; /* ticks at or above this PFP teach nothing (0.99999) */
     ps_evt_options evt;
 } ps_scorer_config;
 
