@@ -44,6 +44,9 @@ struct ps_scorer {
     float *forecast;    /* P x K: combined forecast of the next z */
     float *res_scale;   /* P x K: healthy scale of the forecast residual */
     double *smooth;     /* P: EW score */
+    float *level;       /* P x K: EW average of z */
+    float *level_loc;   /* P x K: its healthy location over the warm-up */
+    float *level_scale; /* P x K: its healthy scale over the warm-up */
 
     /* Per-tick scratch, sized for all processors at once. */
     uint8_t *seen;
@@ -66,6 +69,8 @@ ps_scorer_config ps_scorer_default_config(void)
     c.smoothing = 0.5f;
     c.lateness_weight = 1.0f;
     c.drift_rate = 0.0f;
+    c.level_weight = 0.01f;
+    c.level_rate = 0.2f;
     /*
      * Far above the EVT threshold's level (0.98): a gate at 0.99 kept every
      * healthy tick above the 99th percentile out of the tail, whose phi then
@@ -94,9 +99,13 @@ static int check_config(const ps_scorer_config *c, char *err, size_t errlen)
         return PS_EINVAL;
     }
     if (!(c->lstm_weight >= 0 && c->lstm_weight <= 1) || !(c->smoothing > 0 && c->smoothing <= 1) ||
-        !(c->lateness_weight >= 0) || !(c->residual_floor > 0) ||
+        !(c->lateness_weight >= 0) || !(c->residual_floor > 0) || !(c->level_weight >= 0) ||
+        !(c->level_rate > 0 && c->level_rate <= 1) ||
         !(c->unstable_pfp > 0 && c->unstable_pfp <= 1)) {
-        snprintf(err, errlen, "lstm weight and unstable PFP must be in [0,1], smoothing in (0,1]");
+        snprintf(
+            err, errlen,
+            "lstm weight and unstable PFP must be in [0,1], smoothing and level rate in (0,1], "
+            "weights >= 0");
         return PS_EINVAL;
     }
     if (c->arima_p < 0 || c->arima_q < 0 || c->arima_p > PS_ARMA_MAX_ORDER ||
@@ -149,6 +158,9 @@ ps_scorer *ps_scorer_create(ps_backend *be, const ps_model *m, const ps_scorer_c
     s->forecast = calloc(P * K, sizeof(float));
     s->res_scale = malloc(P * K * sizeof(float));
     s->smooth = calloc(P, sizeof(double));
+    s->level = calloc(P * K, sizeof(float));
+    s->level_loc = calloc(P * K, sizeof(float));
+    s->level_scale = malloc(P * K * sizeof(float));
     s->seen = calloc(P, 1);
     s->ids = malloc(P * sizeof(uint32_t));
     s->series = malloc(P * K * sizeof(uint32_t));
@@ -163,9 +175,9 @@ ps_scorer *ps_scorer_create(ps_backend *be, const ps_model *m, const ps_scorer_c
     s->stable = malloc(P);
     s->times = malloc(P * sizeof(double));
     if (!s->evt || !s->warm_x || !s->warm_t || !s->warm_n || !s->warm_len || !s->ready ||
-        !s->clock || !s->forecast || !s->res_scale || !s->smooth || !s->seen || !s->ids ||
-        !s->series || !s->x || !s->z || !s->res || !s->next || !s->fl || !s->fa || !s->contrib ||
-        !s->late || !s->stable || !s->times)
+        !s->clock || !s->forecast || !s->res_scale || !s->smooth || !s->level || !s->level_loc ||
+        !s->level_scale || !s->seen || !s->ids || !s->series || !s->x || !s->z || !s->res ||
+        !s->next || !s->fl || !s->fa || !s->contrib || !s->late || !s->stable || !s->times)
         goto oom;
     for (size_t p = 0; p < P; p++)
         s->warm_len[p] = (uint32_t)W;
@@ -197,6 +209,9 @@ void ps_scorer_free(ps_scorer *s)
     free(s->forecast);
     free(s->res_scale);
     free(s->smooth);
+    free(s->level);
+    free(s->level_loc);
+    free(s->level_scale);
     free(s->seen);
     free(s->ids);
     free(s->series);
@@ -287,9 +302,24 @@ static int forecast_next(ps_scorer *s, size_t m, const uint32_t *ids, const floa
     return PS_OK;
 }
 
-/* Raw score of one processor's normalized residual u (K); top metric out. */
-static double raw_score(ps_scorer *s, uint32_t p, const float *u, float lateness, int32_t *top,
-                        float *share)
+/* Level term of processor p whose EW level is v (K): mean squared z of the
+ * level against its healthy spread. */
+static double level_term(const ps_scorer *s, uint32_t p, const float *v)
+{
+    size_t K = s->cfg.metrics;
+    const float *loc = s->level_loc + (size_t)p * K, *scale = s->level_scale + (size_t)p * K;
+    double sum = 0;
+    for (size_t k = 0; k < K; k++) {
+        double d = ((double)v[k] - loc[k]) / scale[k];
+        sum += d * d;
+    }
+    return isfinite(sum) ? sum / (double)K : 0;
+}
+
+/* Raw score of one processor's normalized residual u (K) and EW level v
+ * (K); top metric out. */
+static double raw_score(ps_scorer *s, uint32_t p, const float *u, const float *v, float lateness,
+                        int32_t *top, float *share)
 {
     size_t K = s->cfg.metrics;
     double d2;
@@ -299,7 +329,8 @@ static double raw_score(ps_scorer *s, uint32_t p, const float *u, float lateness
         if (s->contrib[k] > s->contrib[best]) best = k;
     *top = (int32_t)best;
     *share = d2 > 0 ? (float)(s->contrib[best] / d2) : 0;
-    return d2 / (double)K + s->cfg.lateness_weight * (double)lateness * lateness;
+    double lv = s->cfg.level_weight > 0 ? s->cfg.level_weight * level_term(s, p, v) : 0;
+    return d2 / (double)K + s->cfg.lateness_weight * (double)lateness * lateness + lv;
 }
 
 /*
@@ -320,8 +351,9 @@ static int activate(ps_scorer *s, size_t c, const uint32_t *ids, char *err, size
     float *res = malloc(W * K * sizeof(float));
     double *series = malloc(W * sizeof(double));
     double *scores = malloc(W * sizeof(double));
+    float *lev = malloc(W * K * sizeof(float)); /* EW level of row r+B+1 */
     int rc = PS_ENOMEM;
-    if (!z || !f || !row || !frow || !res || !series || !scores) {
+    if (!z || !f || !row || !frow || !res || !series || !scores || !lev) {
         snprintf(err, errlen, "out of memory activating %zu processors", c);
         goto out;
     }
@@ -400,11 +432,29 @@ static int activate(ps_scorer *s, size_t c, const uint32_t *ids, char *err, size
             for (size_t k = 0; k < K; k++)
                 res[r * K + k] /= scale[k];
         ps_rescov_set_from_history(s->cov, p, rows, res);
+        /* The EW level runs over every row, so that after the burn-in it is
+         * the level a tick would see; its spread over the scored rows is the
+         * healthy one. */
+        float *level = s->level + (size_t)p * K;
+        float a = s->cfg.level_rate;
+        memcpy(level, z + i * W * K, K * sizeof(float));
+        for (size_t r = 1; r < W; r++) {
+            for (size_t k = 0; k < K; k++)
+                level[k] = a * z[(i * W + r) * K + k] + (1 - a) * level[k];
+            if (r > B) memcpy(lev + (r - B - 1) * K, level, K * sizeof(float));
+        }
+        for (size_t k = 0; k < K; k++) {
+            float *ls = s->level_scale + (size_t)p * K + k;
+            ps_robust_loc_scale(lev + k, rows, K, s->level_loc + (size_t)p * K + k, ls);
+            /* A flat warm-up must not turn the least later move into an
+             * alarm; the residual's floor serves the same purpose. */
+            if (!(*ls >= s->cfg.residual_floor)) *ls = s->cfg.residual_floor;
+        }
         double sm = 0;
         for (size_t r = 0; r < rows; r++) {
             int32_t top;
             float share;
-            double raw = raw_score(s, p, res + r * K, 0, &top, &share);
+            double raw = raw_score(s, p, res + r * K, lev + r * K, 0, &top, &share);
             sm = r == 0 ? raw : s->cfg.smoothing * raw + (1 - s->cfg.smoothing) * sm;
             scores[r] = sm;
         }
@@ -421,6 +471,7 @@ out:
     free(res);
     free(series);
     free(scores);
+    free(lev);
     return rc;
 }
 
@@ -463,9 +514,12 @@ int ps_scorer_tick(ps_scorer *s, size_t n, const uint32_t *procs, const double *
             const float *fc = s->forecast + (size_t)p * K;
             const float *scale = s->res_scale + (size_t)p * K;
             float *res = s->res + j * K;
-            for (size_t k = 0; k < K; k++)
+            float *level = s->level + (size_t)p * K, a = s->cfg.level_rate;
+            for (size_t k = 0; k < K; k++) {
                 res[k] = (s->z[j * K + k] - fc[k]) / scale[k];
-            double raw = raw_score(s, p, res, s->late[j], &o->top_metric, &o->top_share);
+                level[k] = a * s->z[j * K + k] + (1 - a) * level[k];
+            }
+            double raw = raw_score(s, p, res, level, s->late[j], &o->top_metric, &o->top_share);
             double sm = s->cfg.smoothing * raw + (1 - s->cfg.smoothing) * s->smooth[p];
             s->smooth[p] = sm;
             o->score = (float)sm;

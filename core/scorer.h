@@ -12,7 +12,9 @@
  *   z      = (x - loc) / scale                     baseline
  *   f      = w * lstm(z) + (1 - w) * arima(z)      forecasts made at t-1
  *   u      = (z - f) / residual scale              per metric
+ *   v      = EW average of z (level_rate), per metric
  *   raw    = u' S^-1 u / K + lateness_weight * lateness^2
+ *            + level_weight * mean_k ((v - v_loc) / v_scale)^2
  *   score  = EW average of raw (smoothing)
  *   PFP    = EVT tail of the healthy scores at score, or the model's
  *            calibration on labelled incidents when it has one
@@ -39,6 +41,12 @@ typedef struct ps_scorer_config {
     float residual_floor; /* least healthy residual scale, in baseline scales */
     float smoothing;      /* weight of the new raw score in the EW average, (0, 1] */
     float lateness_weight;
+    /* Level term: a one-step forecast catches up with a level shift within a
+     * few ticks, so the residual alone forgets it; an EW average of z against
+     * its healthy spread (set at warm-up, then fixed) keeps scoring while the
+     * level stays away. */
+    float level_weight; /* weight of the level term in raw, 0 = off */
+    float level_rate;   /* weight of the new z in the EW level, (0, 1] */
     float drift_rate;   /* baseline drift following after warm-up, 0 = frozen */
     float unstable_pfp; /* ticks at or above this PFP teach nothing (0.99999) */
     ps_evt_options evt;

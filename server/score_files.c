@@ -47,13 +47,17 @@ void ps_score_options_usage(FILE *out)
             "  --residual-floor X   least healthy residual scale (default %g)\n"
             "  --unstable-pfp P     ticks at or above this PFP teach the baseline and the\n"
             "                       tail nothing (default %g)\n"
+            "  --level-weight L     weight of the level term (EW z against its healthy\n"
+            "                       spread) in the raw score, 0 = off (default %g)\n"
+            "  --level-rate A       weight of a new tick in the EW level (default %g)\n"
             "  --backend NAME       kernel backend, cpu or cuda (default: the one this\n"
             "                       build chose, %s)\n"
             "  --threads N          kernel threads, 0 = all cores (default 0)\n"
             "  -q, --quiet          no progress on stderr\n",
             750u, PRESHIFT_SOURCE_DIR, (double)d.lstm_weight, d.arima_p, d.arima_d, d.arima_q,
             (double)d.smoothing, (double)d.drift_rate, (double)d.residual_floor,
-            (double)d.unstable_pfp, ps_backend_default_kind() == PS_BACKEND_CUDA ? "cuda" : "cpu");
+            (double)d.unstable_pfp, (double)d.level_weight, (double)d.level_rate,
+            ps_backend_default_kind() == PS_BACKEND_CUDA ? "cuda" : "cpu");
 }
 
 int ps_score_parse_option(ps_score_job *job, int argc, char **argv, int *i, char *err,
@@ -68,10 +72,10 @@ int ps_score_parse_option(ps_score_job *job, int argc, char **argv, int *i, char
         job->quiet = 1;
         return 1;
     }
-    static const char *const valued[] = {"--history",      "--model",         "--warmup",
-                                         "--backend",      "--threads",       "--lstm-weight",
-                                         "--arima",        "--smoothing",     "--drift",
-                                         "--unstable-pfp", "--residual-floor"};
+    static const char *const valued[] = {
+        "--history",        "--model",        "--warmup",    "--backend", "--threads",
+        "--lstm-weight",    "--arima",        "--smoothing", "--drift",   "--unstable-pfp",
+        "--residual-floor", "--level-weight", "--level-rate"};
     size_t which = 0, count = sizeof valued / sizeof valued[0];
     while (which < count && strcmp(a, valued[which]))
         which++;
@@ -126,9 +130,17 @@ int ps_score_parse_option(ps_score_job *job, int argc, char **argv, int *i, char
         bad = ps_parse_double(a, v, 0.5, 1, &x, err, errlen);
         c->unstable_pfp = (float)x;
         break;
-    default:
+    case 10:
         bad = ps_parse_double(a, v, 1e-6, 1e6, &x, err, errlen);
         c->residual_floor = (float)x;
+        break;
+    case 11:
+        bad = ps_parse_double(a, v, 0, 1e6, &x, err, errlen);
+        c->level_weight = (float)x;
+        break;
+    default:
+        bad = ps_parse_double(a, v, 1e-3, 1, &x, err, errlen);
+        c->level_rate = (float)x;
         break;
     }
     return bad ? -1 : 1;
