@@ -19,6 +19,7 @@
 #include "forecaster.h"
 #include "residual_cov.h"
 #include "robust.h"
+#include "seasonal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@ struct ps_scorer {
     ps_rescov *cov;
     ps_forecaster *lstm;        /* NULL when lstm_weight == 0 */
     ps_arima_bank *arima;       /* NULL when lstm_weight == 1 */
+    ps_seasonal *seasonal;      /* NULL when seasonal_weight == 0 */
     ps_evt *evt;                /* one per processor, initialized when it becomes ready */
     ps_calibration calibration; /* the model's, if any: it then maps score to PFP */
 
@@ -51,7 +53,7 @@ struct ps_scorer {
     /* Per-tick scratch, sized for all processors at once. */
     uint8_t *seen;
     uint32_t *ids, *series;
-    float *x, *z, *res, *fl, *fa, *next, *contrib, *late;
+    float *x, *z, *res, *fl, *fa, *next, *contrib, *late, *seas;
     uint8_t *stable;
     double *times;
 };
@@ -71,6 +73,8 @@ ps_scorer_config ps_scorer_default_config(void)
     c.drift_rate = 0.0f;
     c.level_weight = 0.01f;
     c.level_rate = 0.2f;
+    c.seasonal_weight = 0.0f; /* docs/scoring.md: on ASD it costs event recall */
+    c.seasonal = ps_seasonal_default_config();
     /*
      * Far above the EVT threshold's level (0.98): a gate at 0.99 kept every
      * healthy tick above the 99th percentile out of the tail, whose phi then
@@ -100,7 +104,7 @@ static int check_config(const ps_scorer_config *c, char *err, size_t errlen)
     }
     if (!(c->lstm_weight >= 0 && c->lstm_weight <= 1) || !(c->smoothing > 0 && c->smoothing <= 1) ||
         !(c->lateness_weight >= 0) || !(c->residual_floor > 0) || !(c->level_weight >= 0) ||
-        !(c->level_rate > 0 && c->level_rate <= 1) ||
+        !(c->level_rate > 0 && c->level_rate <= 1) || !(c->seasonal_weight >= 0) ||
         !(c->unstable_pfp > 0 && c->unstable_pfp <= 1)) {
         snprintf(
             err, errlen,
@@ -148,6 +152,13 @@ ps_scorer *ps_scorer_create(ps_backend *be, const ps_model *m, const ps_scorer_c
             ps_arima_bank_create(be, cfg->arima_p, cfg->arima_d, cfg->arima_q, P * K, err, errlen);
         if (!s->arima) goto fail;
     }
+    if (cfg->seasonal_weight > 0) {
+        s->seasonal = ps_seasonal_create(P * K, &cfg->seasonal);
+        if (!s->seasonal) {
+            snprintf(err, errlen, "bad seasonal configuration, or out of memory");
+            goto fail;
+        }
+    }
     s->evt = calloc(P, sizeof *s->evt);
     s->warm_x = malloc(P * W * K * sizeof(float));
     s->warm_t = malloc(P * W * sizeof(double));
@@ -172,12 +183,14 @@ ps_scorer *ps_scorer_create(ps_backend *be, const ps_model *m, const ps_scorer_c
     s->fa = malloc(P * K * sizeof(float));
     s->contrib = malloc(K * sizeof(float));
     s->late = malloc(P * sizeof(float));
+    s->seas = calloc(P * K, sizeof(float));
     s->stable = malloc(P);
     s->times = malloc(P * sizeof(double));
     if (!s->evt || !s->warm_x || !s->warm_t || !s->warm_n || !s->warm_len || !s->ready ||
         !s->clock || !s->forecast || !s->res_scale || !s->smooth || !s->level || !s->level_loc ||
         !s->level_scale || !s->seen || !s->ids || !s->series || !s->x || !s->z || !s->res ||
-        !s->next || !s->fl || !s->fa || !s->contrib || !s->late || !s->stable || !s->times)
+        !s->next || !s->fl || !s->fa || !s->contrib || !s->late || !s->seas || !s->stable ||
+        !s->times)
         goto oom;
     for (size_t p = 0; p < P; p++)
         s->warm_len[p] = (uint32_t)W;
@@ -196,6 +209,7 @@ void ps_scorer_free(ps_scorer *s)
     ps_rescov_free(s->cov);
     ps_forecaster_free(s->lstm);
     ps_arima_bank_free(s->arima);
+    ps_seasonal_free(s->seasonal);
     if (s->evt)
         for (size_t p = 0; p < s->cfg.processors; p++)
             ps_evt_free(&s->evt[p]);
@@ -223,6 +237,7 @@ void ps_scorer_free(ps_scorer *s)
     free(s->fa);
     free(s->contrib);
     free(s->late);
+    free(s->seas);
     free(s->stable);
     free(s->times);
     free(s);
@@ -302,35 +317,34 @@ static int forecast_next(ps_scorer *s, size_t m, const uint32_t *ids, const floa
     return PS_OK;
 }
 
-/* Level term of processor p whose EW level is v (K): mean squared z of the
- * level against its healthy spread. */
-static double level_term(const ps_scorer *s, uint32_t p, const float *v)
-{
-    size_t K = s->cfg.metrics;
-    const float *loc = s->level_loc + (size_t)p * K, *scale = s->level_scale + (size_t)p * K;
-    double sum = 0;
-    for (size_t k = 0; k < K; k++) {
-        double d = ((double)v[k] - loc[k]) / scale[k];
-        sum += d * d;
-    }
-    return isfinite(sum) ? sum / (double)K : 0;
-}
-
-/* Raw score of one processor's normalized residual u (K) and EW level v
- * (K); top metric out. */
-static double raw_score(ps_scorer *s, uint32_t p, const float *u, const float *v, float lateness,
-                        int32_t *top, float *share)
+/*
+ * Raw score of processor p: normalized residual u, EW level v and seasonal
+ * distance d (K each; d NULL when there is no seasonal term). The top metric
+ * is the one with the largest share of the metric terms together.
+ */
+static double raw_score(ps_scorer *s, uint32_t p, const float *u, const float *v, const float *d,
+                        float lateness, int32_t *top, float *share)
 {
     size_t K = s->cfg.metrics;
     double d2;
-    if (ps_rescov_mahalanobis(s->cov, p, u, &d2, s->contrib) || !isfinite(d2)) d2 = 0;
+    if (ps_rescov_mahalanobis(s->cov, p, u, &d2, s->contrib) || !isfinite(d2)) {
+        d2 = 0;
+        memset(s->contrib, 0, K * sizeof(float));
+    }
+    const float *loc = s->level_loc + (size_t)p * K, *scale = s->level_scale + (size_t)p * K;
+    double wl = s->cfg.level_weight, ws = d ? s->cfg.seasonal_weight : 0, total = 0;
     size_t best = 0;
-    for (size_t k = 1; k < K; k++)
-        if (s->contrib[k] > s->contrib[best]) best = k;
+    for (size_t k = 0; k < K; k++) {
+        double lv = ((double)v[k] - loc[k]) / scale[k], sd = d ? d[k] : 0;
+        double c = s->contrib[k] + wl * lv * lv + ws * sd * sd;
+        if (!isfinite(c)) c = 0;
+        s->contrib[k] = (float)c;
+        total += c;
+        if (c > s->contrib[best]) best = k;
+    }
     *top = (int32_t)best;
-    *share = d2 > 0 ? (float)(s->contrib[best] / d2) : 0;
-    double lv = s->cfg.level_weight > 0 ? s->cfg.level_weight * level_term(s, p, v) : 0;
-    return d2 / (double)K + s->cfg.lateness_weight * (double)lateness * lateness + lv;
+    *share = total > 0 ? (float)(s->contrib[best] / total) : 0;
+    return total / (double)K + s->cfg.lateness_weight * (double)lateness * lateness;
 }
 
 /*
@@ -352,8 +366,10 @@ static int activate(ps_scorer *s, size_t c, const uint32_t *ids, char *err, size
     double *series = malloc(W * sizeof(double));
     double *scores = malloc(W * sizeof(double));
     float *lev = malloc(W * K * sizeof(float)); /* EW level of row r+B+1 */
+    float *dist = malloc(W * sizeof(float));
+    float *seas = calloc(W * K, sizeof(float)); /* seasonal distance of row r */
     int rc = PS_ENOMEM;
-    if (!z || !f || !row || !frow || !res || !series || !scores || !lev) {
+    if (!z || !f || !row || !frow || !res || !series || !scores || !lev || !dist || !seas) {
         snprintf(err, errlen, "out of memory activating %zu processors", c);
         goto out;
     }
@@ -450,11 +466,23 @@ static int activate(ps_scorer *s, size_t c, const uint32_t *ids, char *err, size
              * alarm; the residual's floor serves the same purpose. */
             if (!(*ls >= s->cfg.residual_floor)) *ls = s->cfg.residual_floor;
         }
+        for (size_t k = 0; k < K && s->seasonal; k++) {
+            uint32_t sid = p * (uint32_t)K + (uint32_t)k;
+            if (ps_seasonal_set_from_history(s->seasonal, sid, z + i * W * K + k, W, K, dist)) {
+                snprintf(err, errlen, "out of memory for the seasonal memory of processor %u",
+                         (unsigned)p);
+                rc = PS_ENOMEM;
+                goto out;
+            }
+            for (size_t r = 0; r < W; r++)
+                seas[r * K + k] = dist[r];
+        }
         double sm = 0;
         for (size_t r = 0; r < rows; r++) {
             int32_t top;
             float share;
-            double raw = raw_score(s, p, res + r * K, lev + r * K, 0, &top, &share);
+            double raw = raw_score(s, p, res + r * K, lev + r * K,
+                                   s->seasonal ? seas + (r + B + 1) * K : NULL, 0, &top, &share);
             sm = r == 0 ? raw : s->cfg.smoothing * raw + (1 - s->cfg.smoothing) * sm;
             scores[r] = sm;
         }
@@ -472,6 +500,8 @@ out:
     free(series);
     free(scores);
     free(lev);
+    free(dist);
+    free(seas);
     return rc;
 }
 
@@ -515,11 +545,14 @@ int ps_scorer_tick(ps_scorer *s, size_t n, const uint32_t *procs, const double *
             const float *scale = s->res_scale + (size_t)p * K;
             float *res = s->res + j * K;
             float *level = s->level + (size_t)p * K, a = s->cfg.level_rate;
+            float *seas = s->seasonal ? s->seas + j * K : NULL;
             for (size_t k = 0; k < K; k++) {
                 res[k] = (s->z[j * K + k] - fc[k]) / scale[k];
                 level[k] = a * s->z[j * K + k] + (1 - a) * level[k];
+                if (seas) seas[k] = ps_seasonal_step(s->seasonal, p * K + k, s->z[j * K + k]);
             }
-            double raw = raw_score(s, p, res, level, s->late[j], &o->top_metric, &o->top_share);
+            double raw =
+                raw_score(s, p, res, level, seas, s->late[j], &o->top_metric, &o->top_share);
             double sm = s->cfg.smoothing * raw + (1 - s->cfg.smoothing) * s->smooth[p];
             s->smooth[p] = sm;
             o->score = (float)sm;

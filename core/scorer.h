@@ -13,8 +13,11 @@
  *   f      = w * lstm(z) + (1 - w) * arima(z)      forecasts made at t-1
  *   u      = (z - f) / residual scale              per metric
  *   v      = EW average of z (level_rate), per metric
+ *   d      = distance of z from the same phase of the last cycles, per
+ *            metric with a period (seasonal.h)
  *   raw    = u' S^-1 u / K + lateness_weight * lateness^2
  *            + level_weight * mean_k ((v - v_loc) / v_scale)^2
+ *            + seasonal_weight * mean_k d^2
  *   score  = EW average of raw (smoothing)
  *   PFP    = EVT tail of the healthy scores at score, or the model's
  *            calibration on labelled incidents when it has one
@@ -27,6 +30,7 @@
 
 #include "evt.h"
 #include "model.h"
+#include "seasonal.h"
 
 #include <stdint.h>
 
@@ -47,6 +51,10 @@ typedef struct ps_scorer_config {
      * level stays away. */
     float level_weight; /* weight of the level term in raw, 0 = off */
     float level_rate;   /* weight of the new z in the EW level, (0, 1] */
+    /* Seasonal term: distance of z from the same phase of the last cycles
+     * (seasonal.h), for the series that have a period. */
+    float seasonal_weight; /* 0 = off */
+    ps_seasonal_config seasonal;
     float drift_rate;   /* baseline drift following after warm-up, 0 = frozen */
     float unstable_pfp; /* ticks at or above this PFP teach nothing (0.99999) */
     ps_evt_options evt;
@@ -63,7 +71,7 @@ typedef struct ps_score {
     float score;        /* smoothed Instability Score (>= 0) */
     double pfp;         /* predictive failure probability in [0, 1] */
     int32_t top_metric; /* metric contributing most to this tick, -1 while warming */
-    float top_share;    /* its share of the Mahalanobis term */
+    float top_share;    /* its share of the metric terms (all but lateness) */
     float lateness;     /* of this heartbeat */
     uint8_t state;      /* ps_proc_state */
 } ps_score;

@@ -50,6 +50,14 @@ void ps_score_options_usage(FILE *out)
             "  --level-weight L     weight of the level term (EW z against its healthy\n"
             "                       spread) in the raw score, 0 = off (default %g)\n"
             "  --level-rate A       weight of a new tick in the EW level (default %g)\n"
+            "  --seasonal-weight S  weight of the seasonal term (distance from the same\n"
+            "                       phase of the last cycles) in the raw score, 0 = off\n"
+            "                       (default %g)\n"
+            "  --seasonal-cycles C  cycles the seasonal term compares with (default %u)\n"
+            "  --max-period N       longest period looked for, in ticks (default %u)\n"
+            "  --seasonal-acf R     autocorrelation a period must reach (default %g)\n"
+            "  --seasonal-rate A    weight of a new tick in the EW seasonal distance\n"
+            "                       (default %g)\n"
             "  --backend NAME       kernel backend, cpu or cuda (default: the one this\n"
             "                       build chose, %s)\n"
             "  --threads N          kernel threads, 0 = all cores (default 0)\n"
@@ -57,6 +65,8 @@ void ps_score_options_usage(FILE *out)
             750u, PRESHIFT_SOURCE_DIR, (double)d.lstm_weight, d.arima_p, d.arima_d, d.arima_q,
             (double)d.smoothing, (double)d.drift_rate, (double)d.residual_floor,
             (double)d.unstable_pfp, (double)d.level_weight, (double)d.level_rate,
+            (double)d.seasonal_weight, (unsigned)d.seasonal.cycles, (unsigned)d.seasonal.max_period,
+            (double)d.seasonal.min_acf, (double)d.seasonal.rate,
             ps_backend_default_kind() == PS_BACKEND_CUDA ? "cuda" : "cpu");
 }
 
@@ -72,10 +82,12 @@ int ps_score_parse_option(ps_score_job *job, int argc, char **argv, int *i, char
         job->quiet = 1;
         return 1;
     }
-    static const char *const valued[] = {
-        "--history",        "--model",        "--warmup",    "--backend", "--threads",
-        "--lstm-weight",    "--arima",        "--smoothing", "--drift",   "--unstable-pfp",
-        "--residual-floor", "--level-weight", "--level-rate"};
+    static const char *const valued[] = {"--history",      "--model",           "--warmup",
+                                         "--backend",      "--threads",         "--lstm-weight",
+                                         "--arima",        "--smoothing",       "--drift",
+                                         "--unstable-pfp", "--residual-floor",  "--level-weight",
+                                         "--level-rate",   "--seasonal-weight", "--seasonal-cycles",
+                                         "--max-period",   "--seasonal-acf",    "--seasonal-rate"};
     size_t which = 0, count = sizeof valued / sizeof valued[0];
     while (which < count && strcmp(a, valued[which]))
         which++;
@@ -138,9 +150,29 @@ int ps_score_parse_option(ps_score_job *job, int argc, char **argv, int *i, char
         bad = ps_parse_double(a, v, 0, 1e6, &x, err, errlen);
         c->level_weight = (float)x;
         break;
-    default:
+    case 12:
         bad = ps_parse_double(a, v, 1e-3, 1, &x, err, errlen);
         c->level_rate = (float)x;
+        break;
+    case 13:
+        bad = ps_parse_double(a, v, 0, 1e6, &x, err, errlen);
+        c->seasonal_weight = (float)x;
+        break;
+    case 14:
+        bad = ps_parse_long(a, v, 1, 16, &l, err, errlen);
+        c->seasonal.cycles = (uint32_t)l;
+        break;
+    case 15:
+        bad = ps_parse_long(a, v, 4, 100000, &l, err, errlen);
+        c->seasonal.max_period = (uint32_t)l;
+        break;
+    case 16:
+        bad = ps_parse_double(a, v, 0.01, 1, &x, err, errlen);
+        c->seasonal.min_acf = (float)x;
+        break;
+    default:
+        bad = ps_parse_double(a, v, 1e-3, 1, &x, err, errlen);
+        c->seasonal.rate = (float)x;
         break;
     }
     return bad ? -1 : 1;
