@@ -2,7 +2,8 @@
 # Install the Debian 12 packages preshift builds and tests with.
 # Usage: scripts/deps.sh [extra packages...]
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libopenblas-dev zlib1g-dev gzip "$@")
+pkgs=(build-essential cmake pkg-config libopenblas-dev zlib1g-dev gzip
+  libmsgpack-dev libnng-dev libsqlite3-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
