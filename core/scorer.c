@@ -37,8 +37,11 @@ struct ps_scorer {
     ps_evt *evt;                /* one per processor, initialized when it becomes ready */
     ps_calibration calibration; /* the model's, if any: it then maps score to PFP */
 
-    float *warm_x;      /* P x W x K kept rows */
-    double *warm_t;     /* P x W their times */
+    /* Warm-up rows, allocated at a processor's first tick and freed when it
+     * activates: a server with many processors holds rows only for those
+     * still warming up. */
+    float **warm_x;     /* P: warm_len x K kept rows, or NULL */
+    double **warm_t;    /* P: their times */
     uint32_t *warm_n;   /* P: rows kept */
     uint32_t *warm_len; /* P: rows to keep */
     uint8_t *ready;     /* P */
@@ -118,8 +121,9 @@ static int check_config(const ps_scorer_config *c, char *err, size_t errlen)
                  c->arima_q);
         return PS_EINVAL;
     }
-    if (c->processors > SIZE_MAX / c->metrics / c->warmup / sizeof(double)) {
-        snprintf(err, errlen, "too many processors for the warm-up buffers");
+    if (c->processors > SIZE_MAX / c->metrics / sizeof(double) ||
+        c->warmup > SIZE_MAX / c->metrics / sizeof(double)) {
+        snprintf(err, errlen, "too many processors or warm-up rows for the buffers");
         return PS_EINVAL;
     }
     return PS_OK;
@@ -160,8 +164,8 @@ ps_scorer *ps_scorer_create(ps_backend *be, const ps_model *m, const ps_scorer_c
         }
     }
     s->evt = calloc(P, sizeof *s->evt);
-    s->warm_x = malloc(P * W * K * sizeof(float));
-    s->warm_t = malloc(P * W * sizeof(double));
+    s->warm_x = calloc(P, sizeof *s->warm_x);
+    s->warm_t = calloc(P, sizeof *s->warm_t);
     s->warm_n = calloc(P, sizeof(uint32_t));
     s->warm_len = malloc(P * sizeof(uint32_t));
     s->ready = calloc(P, 1);
@@ -214,6 +218,10 @@ void ps_scorer_free(ps_scorer *s)
         for (size_t p = 0; p < s->cfg.processors; p++)
             ps_evt_free(&s->evt[p]);
     free(s->evt);
+    for (size_t p = 0; s->warm_x && s->warm_t && p < s->cfg.processors; p++) {
+        free(s->warm_x[p]);
+        free(s->warm_t[p]);
+    }
     free(s->warm_x);
     free(s->warm_t);
     free(s->warm_n);
@@ -357,7 +365,6 @@ static int activate(ps_scorer *s, size_t c, const uint32_t *ids, char *err, size
     /* Processors completing together have the same warm-up unless set
      * otherwise; activate() runs once per distinct length. */
     size_t K = s->cfg.metrics, W = s->warm_len[ids[0]], B = s->cfg.burn_in;
-    size_t stride = s->cfg.warmup;                /* rows kept per processor in warm_x */
     float *z = malloc(c * W * K * sizeof(float)); /* [proc][row][metric] */
     float *f = malloc(c * W * K * sizeof(float)); /* forecast of row r+1 made at r */
     float *row = malloc(c * K * sizeof(float));
@@ -376,8 +383,8 @@ static int activate(ps_scorer *s, size_t c, const uint32_t *ids, char *err, size
     rc = PS_OK;
     for (size_t i = 0; i < c && !rc; i++) {
         uint32_t p = ids[i];
-        const float *x = s->warm_x + (size_t)p * stride * K;
-        rc = ps_baseline_set_from_history(s->baseline, p, W, x, s->warm_t + (size_t)p * stride);
+        const float *x = s->warm_x[p];
+        rc = ps_baseline_set_from_history(s->baseline, p, W, x, s->warm_t[p]);
         for (size_t r = 0; r < W && !rc; r++)
             rc = ps_baseline_normalize(s->baseline, 1, &p, x + r * K, z + (i * W + r) * K);
         if (rc) snprintf(err, errlen, "baseline of processor %u: error %d", (unsigned)p, rc);
@@ -490,6 +497,10 @@ static int activate(ps_scorer *s, size_t c, const uint32_t *ids, char *err, size
         rc = ps_evt_init(&s->evt[p], scores, rows, &s->cfg.evt, err, errlen);
         memcpy(s->forecast + (size_t)p * K, f + (i * W + W - 1) * K, K * sizeof(float));
         s->ready[p] = 1;
+        free(s->warm_x[p]);
+        free(s->warm_t[p]);
+        s->warm_x[p] = NULL;
+        s->warm_t[p] = NULL;
     }
 out:
     free(z);
@@ -515,7 +526,24 @@ int ps_scorer_tick(ps_scorer *s, size_t n, const uint32_t *procs, const double *
     }
     int rc = check_tick(s, n, procs, t, x, err, errlen);
     if (rc) return rc;
-    size_t K = s->cfg.metrics, W = s->cfg.warmup;
+    size_t K = s->cfg.metrics;
+    /* Warm-up buffers before any state changes, so that running out of
+     * memory refuses the tick whole; an empty buffer is no state. */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t p = procs[i];
+        if (s->ready[p] || s->warm_x[p]) continue;
+        s->warm_x[p] = malloc((size_t)s->warm_len[p] * K * sizeof(float));
+        s->warm_t[p] = malloc((size_t)s->warm_len[p] * sizeof(double));
+        if (!s->warm_x[p] || !s->warm_t[p]) {
+            free(s->warm_x[p]);
+            free(s->warm_t[p]);
+            s->warm_x[p] = NULL;
+            s->warm_t[p] = NULL;
+            snprintf(err, errlen, "out of memory for the warm-up rows of processor %u",
+                     (unsigned)p);
+            return PS_ENOMEM;
+        }
+    }
 
     /* Ready processors: score with what was learned up to t-1, learn from
      * t if it was stable, then forecast t+1. */
@@ -583,8 +611,8 @@ int ps_scorer_tick(ps_scorer *s, size_t n, const uint32_t *procs, const double *
         uint32_t p = procs[i];
         if (s->ready[p]) continue;
         uint32_t r = s->warm_n[p]++;
-        memcpy(s->warm_x + ((size_t)p * W + r) * K, x + i * K, K * sizeof(float));
-        s->warm_t[(size_t)p * W + r] = s->times[n - 1 - w++];
+        memcpy(s->warm_x[p] + (size_t)r * K, x + i * K, K * sizeof(float));
+        s->warm_t[p][r] = s->times[n - 1 - w++];
         out[i] = (ps_score){.top_metric = -1, .state = PS_PROC_WARMING};
         if (s->warm_n[p] == s->warm_len[p]) s->ids[c++] = p;
     }
