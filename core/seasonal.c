@@ -69,34 +69,29 @@ uint32_t ps_seasonal_detect(const float *x, size_t n, size_t stride, const ps_se
     if (!x || stride == 0 || hi < cfg->min_period || hi < 2) return 0;
     for (size_t i = 0; i < n; i++)
         if (!isfinite(x[i * stride])) return 0;
-    double *r = malloc((hi + 2) * sizeof *r);
+    double *r = malloc((hi + 1) * sizeof *r);
     if (!r) return 0;
     /* A trend or a slow wander correlates at every short lag; a period only
      * shows as a peak after the correlation has first fallen away. */
     size_t L = 1;
     for (; L <= hi; L++)
         if ((r[L] = lag_corr(x, n, stride, L)) <= 0) break;
+    /* The highest peak wins even when it is a multiple of a shorter period:
+     * a weekly pattern beats the daily one inside it (NAB's taxi demand),
+     * and a multiple of the true period still lines the same phases up. */
     double best = 0;
-    size_t lo = L + 1 > cfg->min_period ? L + 1 : cfg->min_period;
+    size_t best_lag = 0;
     for (size_t l = L + 1; l <= hi; l++) {
         r[l] = lag_corr(x, n, stride, l);
-        if (l >= lo && r[l] > best) best = r[l];
-    }
-    uint32_t period = 0;
-    if (L <= hi && best >= cfg->min_acf) {
-        /* Multiples of the period correlate about as well as the period
-         * itself: take the first lag close to the best, then climb to its
-         * local peak. */
-        size_t l = lo;
-        while (r[l] < 0.9 * best)
-            l++;
-        while (l < hi && r[l + 1] > r[l])
-            l++;
-        period = (uint32_t)l;
-        if (acf) *acf = (float)r[l];
+        if (l >= cfg->min_period && r[l] > best) {
+            best = r[l];
+            best_lag = l;
+        }
     }
     free(r);
-    return period;
+    if (L > hi || best < cfg->min_acf) return 0;
+    if (acf) *acf = (float)best;
+    return (uint32_t)best_lag;
 }
 
 ps_seasonal *ps_seasonal_create(size_t series, const ps_seasonal_config *cfg)
