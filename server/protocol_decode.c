@@ -553,7 +553,7 @@ static int rd_message(rd *r, fields *fs, bool *has_id, uint64_t *id, int *op)
             rc = idrc;
     }
     if (rc) return rc;
-    uint64_t v;
+    uint64_t v = 0;
     if (seek(r, fs, "v", " (protocol version)") || want_uint(r, "v", SIZE_MAX, UINT64_MAX, &v))
         return PS_PROTO_E_BAD_REQUEST;
     if (v != PS_PROTO_VERSION) {
@@ -612,7 +612,7 @@ static int score_alloc(rd *r, ps_proto_request *req, size_t n, size_t k, score_m
 
 static int want_k(rd *r, uint32_t *k)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (want_uint(r, "k", SIZE_MAX, UINT64_MAX, &v)) return PS_PROTO_E_BAD_REQUEST;
     if (v == 0) return bad(r, "'k' is 0: a heartbeat carries at least one metric");
     if (v > PS_PROTO_MAX_K) {
@@ -638,7 +638,7 @@ static int want_heartbeats(rd *r, const char *key, uint32_t *n)
 static int score_columns(rd *r, const fields *fs, ps_proto_request *req)
 {
     static const char *const ctx = " (columnar score request: k, ids, seqs, ts, metrics)";
-    uint32_t k, n, n2;
+    uint32_t k = 0, n = 0, n2 = 0;
     int rc;
     if (seek(r, fs, "k", ctx)) return PS_PROTO_E_BAD_REQUEST;
     if ((rc = want_k(r, &k))) return rc;
@@ -962,7 +962,7 @@ static int reply_info(rd *r, const fields *fs, ps_proto_reply *rep)
 {
     static const char *const ctx = " (info reply)";
     ps_proto_info *in = &rep->info;
-    uint64_t v;
+    uint64_t v = 0;
     if (seek(r, fs, "version", ctx) || want_text(r, "version", PS_PROTO_MAX_TEXT, in->version) ||
         seek(r, fs, "model", ctx) || want_text(r, "model", PS_PROTO_MAX_TEXT, in->model) ||
         seek(r, fs, "backend", ctx) || want_text(r, "backend", PS_PROTO_MAX_TEXT, in->backend))
