@@ -17,6 +17,12 @@
  *
  * OpenBLAS's thread count is process-wide and the CPU backend pins it to 1
  * for its own workers, so it is set again before every sgemm measurement.
+ *
+ * The CUDA rows (--backend cuda) time the same step on the device, one host
+ * thread, copies included, since that is what a tick costs. Their peers are
+ * not measured but computed: the card's FP32 peak and memory bandwidth from
+ * the runtime's attributes (kernels/cuda/cuda_device.h), which give a floor
+ * no implementation can beat; the row reports how close it came.
  */
 #include "bench_kernels.h"
 
@@ -32,6 +38,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifdef PRESHIFT_HAVE_CUDA
+#include "kernels/cuda/cuda_device.h"
+#endif
+
 #ifndef PRESHIFT_SOURCE_DIR
 #define PRESHIFT_SOURCE_DIR "."
 #endif
@@ -43,12 +53,13 @@
 #define MAX_SAMPLES ((size_t)1 << 22)
 
 typedef struct result {
-    char impl[16]; /* preshift, sgemm, pytorch */
+    char impl[16]; /* preshift, sgemm, pytorch, cuda */
     char shape[8]; /* step, peak */
-    char isa[32];  /* preshift: its vector code; sgemm: OpenBLAS's core */
+    char isa[32];  /* preshift: its vector code; sgemm: OpenBLAS's core; cuda: sm_XY */
     long rows, hidden, threads;
     double median_s, steps_per_s, gflops;
     size_t runs;
+    double flop_floor_s, mem_floor_s; /* cuda: the card's floors; 0 if unknown */
 } result;
 
 typedef struct results {
@@ -63,6 +74,11 @@ typedef struct run_ctx {
     size_t done, total; /* measurements of our own, for progress */
     int failed;
     char pytorch_note[512]; /* why the PyTorch peer is missing, if it is */
+    int cuda_ok;            /* the CUDA rows are measured */
+    char cuda_note[320];    /* why they are not, if asked for */
+    char cuda_name[64];
+    char cuda_card[256];               /* how the floors were computed */
+    double gpu_flops, gpu_bytes_per_s; /* 0 if unknown */
 } run_ctx;
 
 void ps_bench_kernels_defaults(ps_bench_kernels_opts *o)
@@ -95,6 +111,14 @@ const char *ps_bench_pytorch_script(void)
 static double step_flops(long rows, long hidden)
 {
     return 2.0 * (double)rows * (double)(1 + hidden) * 4.0 * (double)hidden;
+}
+
+/* The least device memory a step of the benchmark's shape (input 1, output
+ * 1, one layer) must move: slot index, x and y, and the slot's h and c read
+ * and written. The weights are read once per step and stay in cache. */
+static double step_bytes(long rows, long hidden)
+{
+    return (double)rows * (4.0 + 4.0 + 4.0 + 2.0 * 2.0 * (double)hidden * 4.0);
 }
 
 static result *add_result(run_ctx *r)
@@ -195,6 +219,19 @@ static void fill_uniform(float *v, size_t n, uint64_t seed)
         v[i] = ps_rng_uniformf(&rng, -1.0f, 1.0f);
 }
 
+/* The fastest CPU step measured on this cell, over the thread counts. */
+static const result *best_cpu(const run_ctx *r, long rows, long hidden)
+{
+    const result *best = NULL;
+    for (size_t i = 0; i < r->all.n; i++) {
+        const result *x = &r->all.v[i];
+        if (!strcmp(x->impl, "preshift") && x->rows == rows && x->hidden == hidden &&
+            (!best || x->steps_per_s > best->steps_per_s))
+            best = x;
+    }
+    return best;
+}
+
 /* ---- output ---- */
 
 static void print_json(FILE *out, const run_ctx *r, const result *x)
@@ -212,6 +249,14 @@ static void print_json(FILE *out, const run_ctx *r, const result *x)
         const result *sg = find(r, "sgemm", "step", x->rows, x->hidden, x->threads);
         if (py) fprintf(out, ",\"vs_pytorch\":%.4g", x->steps_per_s / py->steps_per_s);
         if (sg) fprintf(out, ",\"vs_sgemm\":%.4g", x->steps_per_s / sg->steps_per_s);
+    }
+    if (!strcmp(x->impl, "cuda")) {
+        double floor_s = fmax(x->flop_floor_s, x->mem_floor_s);
+        const result *cpu = best_cpu(r, x->rows, x->hidden);
+        if (x->flop_floor_s > 0) fprintf(out, ",\"flop_floor_s\":%.6g", x->flop_floor_s);
+        if (x->mem_floor_s > 0) fprintf(out, ",\"mem_floor_s\":%.6g", x->mem_floor_s);
+        if (floor_s > 0) fprintf(out, ",\"vs_floor\":%.4g", floor_s / x->median_s);
+        if (cpu) fprintf(out, ",\"vs_cpu\":%.4g", x->steps_per_s / cpu->steps_per_s);
     }
     fprintf(out, "}\n");
     fflush(out);
@@ -304,6 +349,36 @@ static void print_table(const run_ctx *r)
                     if (x) print_row(out, r, x);
                 }
     if (r->pytorch_note[0]) fprintf(out, "\nnote: %s\n", r->pytorch_note);
+    if (r->cuda_note[0]) fprintf(out, "\nnote: %s\n", r->cuda_note);
+}
+
+static void print_cuda_table(const run_ctx *r)
+{
+    const ps_bench_kernels_opts *o = r->o;
+    FILE *out = r->out;
+    fprintf(out, "\nCUDA: %s; end to end per step (slots and x in, y out, one sync)\n",
+            r->cuda_name);
+    fprintf(out, "card: %s\n", r->cuda_card[0] ? r->cuda_card : "peaks unknown");
+    fprintf(out, "floor = the larger of the gemm's FLOPs at the FP32 peak and the slot, x, y and "
+                 "h, c bytes\nat the memory bandwidth (host<->device copies not counted); "
+                 "%%floor = floor / median;\nvs cpu = over the fastest CPU row of the cell\n\n");
+    fprintf(out, "%-9s %8s %7s %9s %10s %8s %10s %10s %6s %7s\n", "impl", "rows", "hidden",
+            "steps/s", "median", "GFLOP/s", "flop floor", "mem floor", "%floor", "vs cpu");
+    for (size_t a = 0; a < o->n_rows; a++)
+        for (size_t b = 0; b < o->n_hidden; b++) {
+            const result *x = find(r, "cuda", "step", o->rows[a], o->hidden[b], 1);
+            if (!x) continue;
+            char rate[32], t[32], ff[32] = "-", mf[32] = "-", pct[16] = "-", vs[16] = "";
+            double floor_s = fmax(x->flop_floor_s, x->mem_floor_s);
+            if (x->flop_floor_s > 0) human_time(ff, sizeof ff, x->flop_floor_s);
+            if (x->mem_floor_s > 0) human_time(mf, sizeof mf, x->mem_floor_s);
+            if (floor_s > 0) snprintf(pct, sizeof pct, "%.1f%%", 100.0 * floor_s / x->median_s);
+            const result *cpu = best_cpu(r, x->rows, x->hidden);
+            if (cpu) snprintf(vs, sizeof vs, "%.2fx", x->steps_per_s / cpu->steps_per_s);
+            fprintf(out, "%-9s %8ld %7ld %9s %10s %8.1f %10s %10s %6s %7s\n", x->impl, x->rows,
+                    x->hidden, human(rate, sizeof rate, x->steps_per_s),
+                    human_time(t, sizeof t, x->median_s), x->gflops, ff, mf, pct, vs);
+        }
 }
 
 /* ---- the measurements ---- */
@@ -356,11 +431,13 @@ out:
     free(g.c);
 }
 
-static void bench_step(run_ctx *r, long rows, long hidden, long threads)
+static void bench_step(run_ctx *r, ps_backend_kind kind, const char *impl, long rows, long hidden,
+                       long threads)
 {
     const ps_bench_kernels_opts *o = r->o;
     char err[256];
-    ps_backend_params bp = {.kind = o->backend, .threads = (int)threads, .isa = o->isa};
+    ps_backend_params bp = {.kind = kind, .threads = (int)threads, .isa = o->isa};
+    if (kind == PS_BACKEND_CUDA) bp.isa = PS_ISA_AUTO;
     ps_backend *be = ps_backend_init(&bp, err, sizeof err);
     if (!be) {
         fprintf(r->progress, "bench: cannot start the backend: %s\n", err);
@@ -395,16 +472,20 @@ static void bench_step(run_ctx *r, long rows, long hidden, long threads)
 
     step_ctx s = {lstm, n, slots, x, y};
     result res = {.rows = rows, .hidden = hidden, .threads = threads};
-    snprintf(res.impl, sizeof res.impl, "preshift");
+    snprintf(res.impl, sizeof res.impl, "%s", impl);
     snprintf(res.shape, sizeof res.shape, "step");
     snprintf(res.isa, sizeof res.isa, "%s", ps_backend_isa(be));
     if (measure(call_step, &s, o->min_time, &res.median_s, &res.runs)) {
-        fprintf(r->progress, "bench: step failed: %s\n", ps_backend_error(be));
+        fprintf(r->progress, "bench: %s step failed: %s\n", impl, ps_backend_error(be));
         r->failed = 1;
         goto out;
     }
     res.steps_per_s = (double)rows / res.median_s;
     res.gflops = step_flops(rows, hidden) / res.median_s * 1e-9;
+    if (kind == PS_BACKEND_CUDA) {
+        if (r->gpu_flops > 0) res.flop_floor_s = step_flops(rows, hidden) / r->gpu_flops;
+        if (r->gpu_bytes_per_s > 0) res.mem_floor_s = step_bytes(rows, hidden) / r->gpu_bytes_per_s;
+    }
     record(r, &res);
 out:
     ps_lstm_free(lstm);
@@ -593,15 +674,48 @@ static void bench_pytorch(run_ctx *r)
     }
 }
 
+/* Whether the CUDA rows can be measured here, and the card's peaks. */
+static void cuda_probe(run_ctx *r)
+{
+    char err[256];
+    ps_backend *be =
+        ps_backend_init(&(ps_backend_params){.kind = PS_BACKEND_CUDA}, err, sizeof err);
+    if (!be) {
+        snprintf(r->cuda_note, sizeof r->cuda_note,
+                 "cuda backend unavailable: %.256s; measuring the CPU rows only", err);
+        fprintf(r->progress, "bench: %s\n", r->cuda_note);
+        fflush(r->progress);
+        return;
+    }
+    r->cuda_ok = 1;
+    snprintf(r->cuda_name, sizeof r->cuda_name, "%s", ps_backend_name(be));
+    ps_backend_free(be);
+#ifdef PRESHIFT_HAVE_CUDA
+    ps_cuda_peaks pk;
+    if (ps_cuda_device_peaks(&pk, err, sizeof err) == 0) {
+        r->gpu_flops = pk.fp32_flops;
+        r->gpu_bytes_per_s = pk.mem_bytes_per_s;
+        snprintf(r->cuda_card, sizeof r->cuda_card,
+                 "%d SMs x %d FP32 lanes x 2 x %.3g GHz = %.1f TFLOP/s; memory %d-bit x 2 x "
+                 "%.3g GHz = %.2f TB/s",
+                 pk.sms, pk.fp32_lanes_per_sm, pk.clock_hz * 1e-9, pk.fp32_flops * 1e-12,
+                 pk.bus_bits, pk.mem_clock_hz * 1e-9, pk.mem_bytes_per_s * 1e-12);
+    } else {
+        fprintf(r->progress, "bench: the card's peaks are unknown: %s\n", err);
+    }
+#endif
+}
+
 int ps_bench_kernels(const ps_bench_kernels_opts *o, FILE *out, FILE *progress)
 {
     run_ctx r = {.o = o, .out = out, .progress = progress};
     size_t cells = o->n_rows * o->n_hidden * o->n_threads;
-    r.total = o->n_threads + 2 * cells;
+    if (o->backend == PS_BACKEND_CUDA) cuda_probe(&r);
+    r.total = o->n_threads + 2 * cells + (r.cuda_ok ? o->n_rows * o->n_hidden : 0);
 
     if (!o->json) {
         char err[256];
-        ps_backend_params bp = {.kind = o->backend, .threads = 1, .isa = o->isa};
+        ps_backend_params bp = {.kind = PS_BACKEND_CPU, .threads = 1, .isa = o->isa};
         ps_backend *be = ps_backend_init(&bp, err, sizeof err);
         if (!be) {
             fprintf(progress, "bench: cannot start the backend: %s\n", err);
@@ -609,6 +723,7 @@ int ps_bench_kernels(const ps_bench_kernels_opts *o, FILE *out, FILE *progress)
         }
         fprintf(out, "preshift bench kernels: backend %s, %s vector code; OpenBLAS %s\n",
                 ps_backend_name(be), ps_backend_isa(be), openblas_get_config());
+        if (r.cuda_ok) fprintf(out, "and %s\n", r.cuda_name);
         ps_backend_free(be);
     }
 
@@ -618,16 +733,23 @@ int ps_bench_kernels(const ps_bench_kernels_opts *o, FILE *out, FILE *progress)
     }
     if (o->pytorch) bench_pytorch(&r);
     for (size_t a = 0; a < o->n_rows; a++)
-        for (size_t b = 0; b < o->n_hidden; b++)
+        for (size_t b = 0; b < o->n_hidden; b++) {
+            long rows = o->rows[a], hidden = o->hidden[b];
             for (size_t c = 0; c < o->n_threads; c++) {
-                long rows = o->rows[a], hidden = o->hidden[b], threads = o->threads[c];
+                long threads = o->threads[c];
                 say_progress(&r, "sgemm", rows, hidden, threads);
                 bench_sgemm(&r, "step", rows, 1 + hidden, 4 * hidden, threads, rows, hidden);
                 say_progress(&r, "preshift", rows, hidden, threads);
-                bench_step(&r, rows, hidden, threads);
+                bench_step(&r, PS_BACKEND_CPU, "preshift", rows, hidden, threads);
             }
+            if (r.cuda_ok) {
+                say_progress(&r, "cuda", rows, hidden, 1);
+                bench_step(&r, PS_BACKEND_CUDA, "cuda", rows, hidden, 1);
+            }
+        }
 
     if (!o->json) print_table(&r);
+    if (!o->json && r.cuda_ok) print_cuda_table(&r);
     free(r.all.v);
     return r.failed ? 1 : 0;
 }

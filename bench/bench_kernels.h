@@ -8,6 +8,13 @@
  * implementation that uses it) and PyTorch's nn.LSTMCell (what a user
  * would otherwise run), plus one square sgemm per thread count for the
  * machine's peak. The command line parses flags; this file measures.
+ *
+ * With backend PS_BACKEND_CUDA the run adds the CUDA backend's step at each
+ * rows x hidden (impl "cuda"), timed end to end (slots and x copied in, y
+ * copied out, one sync), beside the card's floors: the step's gemm FLOPs at
+ * the FP32 peak and its minimal device memory traffic at the memory
+ * bandwidth. Where the build or the machine has no CUDA backend the run
+ * says so and measures the CPU rows as always.
  */
 #ifndef PRESHIFT_BENCH_KERNELS_H
 #define PRESHIFT_BENCH_KERNELS_H
@@ -31,7 +38,7 @@ typedef struct ps_bench_kernels_opts {
     int pytorch;             /* run the PyTorch peer */
     const char *python;      /* its interpreter */
     const char *script;      /* bench/pytorch_lstmcell.py */
-    ps_backend_kind backend; /* of the preshift step */
+    ps_backend_kind backend; /* CUDA: add the CUDA rows; the preshift rows are the CPU's */
     ps_isa isa;
 } ps_bench_kernels_opts;
 

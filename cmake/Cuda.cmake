@@ -15,3 +15,8 @@ if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
 endif()
 enable_language(CUDA)
 find_package(CUDAToolkit REQUIRED)
+# The gate kernels rely on precise expf/tanhf to match the CPU within 1e-5.
+if(CMAKE_CUDA_FLAGS MATCHES "use_fast_math")
+  message(FATAL_ERROR "--use_fast_math in CMAKE_CUDA_FLAGS would break the CUDA backend's "
+                      "agreement with the CPU backend; remove it")
+endif()

@@ -7,8 +7,10 @@
  * residual recursion is stable, so rounding differences do not grow), a
  * random subset of slots in random order at each of several steps so state
  * carries over, outputs prefilled with NaN so an element left unwritten
- * fails. Then the state round trip and the argument checks: a slot out of
- * range or repeated is refused and leaves state untouched.
+ * fails. A backend other than the CPU (CUDA) is also checked step by step
+ * against the CPU backend given the same coefficients and inputs: outputs
+ * and state within 1e-5. Then the state round trip and the argument checks:
+ * a slot out of range or repeated is refused and leaves state untouched.
  */
 #include "core/rng.h"
 #include "each_backend.h"
@@ -18,6 +20,9 @@
 #include <string.h>
 
 #define STEPS 6
+
+/* The peer every non-CPU backend is compared with; NULL if it cannot start. */
+static ps_backend *cpu_peer;
 
 /* A random permutation's first n entries out of slots. */
 static void pick_slots(ps_rng *rng, uint32_t *perm, size_t slots, size_t n)
@@ -103,7 +108,17 @@ static void check_case(const arma_case *k)
                              shuffled + slots / 2 * np) == PS_OK);
     free(shuffled);
 
-    double worst = 0;
+    ps_arma *peer = NULL;
+    float *resid_peer = NULL, *fc_peer = NULL;
+    if (cpu_peer && strcmp(ps_backend_name(k->be), "cpu") != 0) {
+        peer = ps_arma_create(cpu_peer, p, q, slots);
+        CHECKF(peer != NULL, "create on the CPU peer: %s", ps_backend_error(cpu_peer));
+        if (peer) CHECK(ps_arma_set_params(peer, slots, all, params) == PS_OK);
+        resid_peer = malloc(n * sizeof(float));
+        fc_peer = malloc(n * sizeof(float));
+    }
+
+    double worst = 0, worst_peer = 0;
     for (int step = 0; step < STEPS; step++) {
         size_t m = step == 0 ? n : n - (size_t)ps_rng_below(&rng, n / 2 + 1);
         pick_slots(&rng, perm, slots, m);
@@ -122,9 +137,22 @@ static void check_case(const arma_case *k)
             if (e1 > worst) worst = e1;
             if (e2 > worst) worst = e2;
         }
+        if (peer) {
+            for (size_t i = 0; i < m; i++)
+                resid_peer[i] = fc_peer[i] = NAN;
+            CHECK(ps_arma_step(peer, m, perm, w, resid_peer, fc_peer) == PS_OK);
+            for (size_t i = 0; i < m; i++) {
+                double e1 = r_out ? rel_err(resid[i], resid_peer[i], scale) : 0;
+                double e2 = f_out ? rel_err(fc[i], fc_peer[i], scale) : 0;
+                if (e1 > worst_peer) worst_peer = e1;
+                if (e2 > worst_peer) worst_peer = e2;
+            }
+        }
     }
     CHECKF(worst <= 1e-5, "%s/%s p=%d q=%d n=%zu level=%g: worst rel err %.3g",
            ps_backend_name(k->be), ps_backend_isa(k->be), p, q, n, k->level, worst);
+    CHECKF(worst_peer <= 1e-5, "%s p=%d q=%d n=%zu level=%g: worst rel err %.3g vs cpu",
+           ps_backend_name(k->be), p, q, n, k->level, worst_peer);
 
     /* The state the backend holds is the reference's. */
     CHECK(ps_arma_state_get(arma, slots, all, got_state) == PS_OK);
@@ -132,6 +160,18 @@ static void check_case(const arma_case *k)
     for (size_t i = 0; i < slots * ns; i++)
         bad += !(rel_err(got_state[i], ref_state[i], scale) <= 1e-5);
     CHECKF(bad == 0, "p=%d q=%d: %zu state values differ from the reference", p, q, bad);
+    if (peer) {
+        float *peer_state = malloc(slots * ns * sizeof(float));
+        CHECK(ps_arma_state_get(peer, slots, all, peer_state) == PS_OK);
+        bad = 0;
+        for (size_t i = 0; i < slots * ns; i++)
+            bad += !(rel_err(got_state[i], peer_state[i], scale) <= 1e-5);
+        CHECKF(bad == 0, "p=%d q=%d: %zu state values differ from the CPU backend's", p, q, bad);
+        free(peer_state);
+        ps_arma_free(peer);
+    }
+    free(resid_peer);
+    free(fc_peer);
 
     /* Refused calls leave state alone. */
     uint32_t dup[2] = {1, 1}, far[1] = {(uint32_t)slots};
@@ -210,8 +250,12 @@ static void check_backend(ps_backend *be, void *ctx)
 
 int main(void)
 {
-    each_backend(check_backend, NULL);
     char err[256];
+    cpu_peer = ps_backend_init(&(ps_backend_params){.kind = PS_BACKEND_CPU, .threads = 1}, err,
+                               sizeof err);
+    CHECKF(cpu_peer != NULL, "the CPU peer: %s", err);
+    each_backend(check_backend, NULL);
+    ps_backend_free(cpu_peer);
 
     /* Orders and slot counts out of range are refused at create. */
     ps_backend *be = ps_backend_init(&(ps_backend_params){.kind = PS_BACKEND_CPU}, err, sizeof err);

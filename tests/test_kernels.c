@@ -6,8 +6,13 @@
  * random weights, a random subset of slots in random order at every step, a
  * few steps so state carries over, batches large enough to use the worker
  * pool, outputs prefilled with NaN so an element left unwritten fails.
- * Then the argument checks: a slot out of range or repeated is refused and
- * leaves state untouched.
+ * A backend other than the CPU (CUDA) is also checked step by step against
+ * the CPU backend fed the same weights, slots and inputs: outputs and the
+ * whole state within 1e-5, so a device kernel cannot hide behind the
+ * reference's tolerance. Then the argument checks: a slot out of range or
+ * repeated is refused and leaves state untouched; the state round trip: a
+ * random state set in random order reads back exactly, and stepping from it
+ * matches the reference stepped from the same state.
  */
 #include "core/rng.h"
 #include "each_backend.h"
@@ -15,6 +20,26 @@
 #include "testutil.h"
 
 #include <string.h>
+
+/* The peer every non-CPU backend is compared with; NULL if it cannot start. */
+static ps_backend *cpu_peer;
+
+static int is_cpu(ps_backend *be)
+{
+    return strcmp(ps_backend_name(be), "cpu") == 0;
+}
+
+/* Worst relative error of got against want over n values; NaN counts as infinite. */
+static double worst_rel(const float *got, const float *want, size_t n)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(got[i]) || isnan(want[i])) return INFINITY;
+        double d = fabs((double)got[i] - (double)want[i]) / (1.0 + fabs((double)want[i]));
+        if (d > worst) worst = d;
+    }
+    return worst;
+}
 
 static int rel_close(float got, float want, double tol)
 {
@@ -57,8 +82,13 @@ static void check_shape(ps_backend *be, const ps_lstm_shape *s, size_t slots, si
     ps_lstm *lstm = ps_lstm_create(be, s, params, slots);
     CHECKF(lstm != NULL, "create: %s", ps_backend_error(be));
     if (!lstm) goto out;
+    ps_lstm *peer = NULL;
+    if (cpu_peer && !is_cpu(be)) {
+        peer = ps_lstm_create(cpu_peer, s, params, slots);
+        CHECKF(peer != NULL, "create on the CPU peer: %s", ps_backend_error(cpu_peer));
+    }
 
-    double worst = 0;
+    double worst = 0, worst_peer = 0;
     for (int step = 0; step < 4; step++) {
         size_t m = step == 0 ? n : n - (size_t)ps_rng_below(&rng, n / 2 + 1);
         pick_slots(&rng, perm, slots, m);
@@ -66,22 +96,38 @@ static void check_shape(ps_backend *be, const ps_lstm_shape *s, size_t slots, si
             x[i] = ps_rng_uniformf(&rng, -3.0f, 3.0f);
         for (size_t i = 0; i < m * (size_t)s->output; i++)
             y[i] = NAN;
-        CHECK(ps_lstm_step(lstm, m, perm, x, y) == PS_OK);
+        CHECKF(ps_lstm_step(lstm, m, perm, x, y) == PS_OK, "step: %s", ps_backend_error(be));
         ref_lstm_step(s, params, ref_state, m, perm, x, y_ref);
-        for (size_t i = 0; i < m * (size_t)s->output; i++) {
-            double d = fabs((double)y[i] - y_ref[i]) / (1.0 + fabs((double)y_ref[i]));
-            if (d > worst || isnan(y[i])) worst = isnan(y[i]) ? INFINITY : d;
+        double d = worst_rel(y, y_ref, m * (size_t)s->output);
+        if (d > worst) worst = d;
+        if (peer) {
+            for (size_t i = 0; i < m * (size_t)s->output; i++)
+                y_ref[i] = NAN;
+            CHECK(ps_lstm_step(peer, m, perm, x, y_ref) == PS_OK);
+            d = worst_rel(y, y_ref, m * (size_t)s->output);
+            if (d > worst_peer) worst_peer = d;
         }
     }
     CHECKF(worst <= 1e-5, "%s/%s h=%d layers=%d in=%d out=%d n=%zu: worst rel err %.3g",
            ps_backend_name(be), ps_backend_isa(be), s->hidden, s->layers, s->input, s->output, n,
            worst);
+    CHECKF(worst_peer <= 1e-5, "%s h=%d layers=%d in=%d out=%d n=%zu: worst rel err %.3g vs cpu",
+           ps_backend_name(be), s->hidden, s->layers, s->input, s->output, n, worst_peer);
 
     CHECK(ps_lstm_state_get(lstm, slots, all, got_state) == PS_OK);
     size_t bad = 0;
     for (size_t i = 0; i < slots * sf; i++)
         bad += !rel_close(got_state[i], ref_state[i], 1e-5);
     CHECKF(bad == 0, "%zu state values differ from the reference", bad);
+    if (peer) {
+        float *peer_state = malloc(slots * sf * sizeof(float));
+        CHECK(ps_lstm_state_get(peer, slots, all, peer_state) == PS_OK);
+        double d = worst_rel(got_state, peer_state, slots * sf);
+        CHECKF(d <= 1e-5, "%s: state differs from the CPU backend's by %.3g", ps_backend_name(be),
+               d);
+        free(peer_state);
+        ps_lstm_free(peer);
+    }
 
     /* Refused calls leave state alone. */
     uint32_t dup[2] = {1, 1}, far[1] = {(uint32_t)slots};
@@ -106,6 +152,28 @@ static void check_shape(ps_backend *be, const ps_lstm_shape *s, size_t slots, si
     CHECK(ps_lstm_state_set(lstm, slots, all, ref_state) == PS_OK);
     CHECK(ps_lstm_state_get(lstm, slots, all, got_state) == PS_OK);
     CHECK(memcmp(got_state, ref_state, slots * sf * sizeof(float)) == 0);
+
+    /* A random state set in random order reads back in that order, and a
+     * step from it matches the reference stepped from the same state. */
+    pick_slots(&rng, perm, slots, slots);
+    for (size_t i = 0; i < slots * sf; i++)
+        got_state[i] = ps_rng_uniformf(&rng, -1.0f, 1.0f);
+    CHECK(ps_lstm_state_set(lstm, slots, perm, got_state) == PS_OK);
+    for (size_t i = 0; i < slots; i++)
+        memcpy(ref_state + (size_t)perm[i] * sf, got_state + i * sf, sf * sizeof(float));
+    float *back = malloc(slots * sf * sizeof(float));
+    CHECK(ps_lstm_state_get(lstm, slots, perm, back) == PS_OK);
+    CHECK(memcmp(back, got_state, slots * sf * sizeof(float)) == 0);
+    free(back);
+    for (size_t i = 0; i < n * (size_t)s->input; i++)
+        x[i] = ps_rng_uniformf(&rng, -3.0f, 3.0f);
+    for (size_t i = 0; i < n * (size_t)s->output; i++)
+        y[i] = NAN;
+    CHECK(ps_lstm_step(lstm, n, perm, x, y) == PS_OK);
+    ref_lstm_step(s, params, ref_state, n, perm, x, y_ref);
+    worst = worst_rel(y, y_ref, n * (size_t)s->output);
+    CHECKF(worst <= 1e-5, "%s h=%d: after state_set, worst rel err %.3g", ps_backend_name(be),
+           s->hidden, worst);
 
     ps_lstm_free(lstm);
 out:
@@ -137,8 +205,12 @@ static void check_backend(ps_backend *be, void *ctx)
 
 int main(void)
 {
-    each_backend(check_backend, NULL);
     char err[256];
+    cpu_peer = ps_backend_init(&(ps_backend_params){.kind = PS_BACKEND_CPU, .threads = 1}, err,
+                               sizeof err);
+    CHECKF(cpu_peer != NULL, "the CPU peer: %s", err);
+    each_backend(check_backend, NULL);
+    ps_backend_free(cpu_peer);
 
     /* Bad arguments are refused before any work. */
     ps_backend *be = ps_backend_init(&(ps_backend_params){.kind = PS_BACKEND_CPU}, err, sizeof err);
