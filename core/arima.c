@@ -19,6 +19,7 @@
  * re-optimizes from there without leaving the region.
  */
 #include "arima.h"
+#include "bytes.h"
 #include "error.h"
 
 #include <math.h>
@@ -672,6 +673,19 @@ const char *ps_arima_bank_error(const ps_arima_bank *b)
     return b->err;
 }
 
+/* The kernel runs on w - mean: c moves by mean * (1 - sum phi). */
+static void kernel_params(const ps_arima_model *m, float *params)
+{
+    double sphi = 0;
+    for (int i = 0; i < m->p; i++) {
+        params[1 + i] = (float)m->phi[i];
+        sphi += m->phi[i];
+    }
+    params[0] = (float)(m->c - m->mean * (1 - sphi));
+    for (int j = 0; j < m->q; j++)
+        params[1 + m->p + j] = (float)m->theta[j];
+}
+
 int ps_arima_bank_set_model(ps_arima_bank *b, uint32_t series, const ps_arima_model *m,
                             const float *history, size_t len)
 {
@@ -695,21 +709,14 @@ int ps_arima_bank_set_model(ps_arima_bank *b, uint32_t series, const ps_arima_mo
         run_push(&r, m, history[t], &e, &f);
     }
 
-    /* The kernel runs on w - mean: c moves by mean * (1 - sum phi). */
     int p = b->p, q = b->q;
     size_t np = (size_t)(1 + p + q);
     float params[MAX_COLS], state[MAX_COLS];
-    double sphi = 0;
-    for (int i = 0; i < p; i++) {
-        params[1 + i] = (float)m->phi[i];
-        sphi += m->phi[i];
+    kernel_params(m, params);
+    for (int i = 0; i < p; i++)
         state[i] = (float)(r.wlag[i] - m->mean);
-    }
-    params[0] = (float)(m->c - m->mean * (1 - sphi));
-    for (int j = 0; j < q; j++) {
-        params[1 + p + j] = (float)m->theta[j];
+    for (int j = 0; j < q; j++)
         state[p + j] = (float)r.elag[j];
-    }
     state[p + q] = (float)(r.fw - m->mean);
     int rc = ps_arma_set_params(b->arma, 1, &series, params);
     if (!rc) rc = ps_arma_state_set(b->arma, 1, &series, state);
@@ -806,5 +813,174 @@ int ps_arima_bank_step(ps_arima_bank *b, size_t n, const uint32_t *series, const
         if (forecast)
             forecast[i] = (float)undifference(b->d, (double)b->fc[i] + st->mean, st->last);
     }
+    return PS_OK;
+}
+
+int ps_arima_bank_reset(ps_arima_bank *b, uint32_t series)
+{
+    if (series >= b->nseries)
+        return ps_fail(b->err, sizeof b->err, PS_EINVAL, "series %u out of range (%zu series)",
+                       (unsigned)series, b->nseries);
+    float zero[MAX_COLS] = {0};
+    int rc = ps_arma_set_params(b->arma, 1, &series, zero);
+    if (!rc) rc = ps_arma_state_set(b->arma, 1, &series, zero);
+    size_t np = (size_t)(1 + b->p + b->q);
+    memset(b->coef + (size_t)series * np, 0, np * sizeof(double));
+    b->series[series] = (bank_series){0};
+    if (rc)
+        return ps_fail(b->err, sizeof b->err, rc, "ARMA kernel refused: %s",
+                       ps_backend_error(b->be));
+    return PS_OK;
+}
+
+/* ---- snapshots ---- */
+
+/* p, d, q, fitted; then coef, mean, sigma2, flags, refine steps, last[2], kernel state. */
+static size_t state_bytes(const ps_arima_bank *b, int fitted)
+{
+    size_t np = (size_t)(1 + b->p + b->q);
+    return 4 + (fitted ? np * 8 + 8 + 8 + 4 + 4 + 2 * 8 + np * 4 : 0);
+}
+
+size_t ps_arima_bank_state_len(const ps_arima_bank *b, uint32_t series)
+{
+    return state_bytes(b, series < b->nseries && b->series[series].fitted);
+}
+
+int ps_arima_bank_state_export(const ps_arima_bank *b, uint32_t series, uint8_t *buf, size_t len)
+{
+    if (series >= b->nseries || !buf || len < ps_arima_bank_state_len(b, series)) return PS_EINVAL;
+    const bank_series *st = &b->series[series];
+    size_t np = (size_t)(1 + b->p + b->q);
+    float kstate[MAX_COLS];
+    if (st->fitted) {
+        /* The bank is logically const; the kernel's getter is not. */
+        int rc = ps_arma_state_get(b->arma, 1, &series, kstate);
+        if (rc) return rc;
+    }
+    ps_wcur w = ps_wcur_init(buf, len);
+    ps_w_u8(&w, (uint8_t)b->p);
+    ps_w_u8(&w, (uint8_t)b->d);
+    ps_w_u8(&w, (uint8_t)b->q);
+    ps_w_u8(&w, (uint8_t)(st->fitted != 0));
+    if (st->fitted) {
+        const double *coef = b->coef + (size_t)series * np;
+        for (size_t i = 0; i < np; i++)
+            ps_w_f64(&w, coef[i]);
+        ps_w_f64(&w, st->mean);
+        ps_w_f64(&w, st->sigma2);
+        ps_w_u32(&w, st->flags);
+        ps_w_u32(&w, (uint32_t)st->refine_steps);
+        ps_w_f64(&w, st->last[0]);
+        ps_w_f64(&w, st->last[1]);
+        for (size_t i = 0; i < np; i++)
+            ps_w_f32(&w, kstate[i]);
+    }
+    return w.over ? PS_EINVAL : PS_OK;
+}
+
+/* A decoded series: the model, its host-side values and its kernel state. */
+typedef struct series_state {
+    int fitted;
+    ps_arima_model m;
+    double last[2];
+    float kstate[MAX_COLS];
+} series_state;
+
+static int state_decode(const ps_arima_bank *b, const uint8_t *buf, size_t len, series_state *s,
+                        char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    if (!buf && len) return ps_fail(err, errlen, PS_EINVAL, "ARIMA state: NULL buffer");
+    ps_rcur r = ps_rcur_init(buf, len);
+    int p = ps_r_u8(&r), d = ps_r_u8(&r), q = ps_r_u8(&r), fitted = ps_r_u8(&r);
+    if (r.shrt) return ps_fail(err, errlen, PS_EINVAL, "ARIMA state truncated in its header");
+    if (p != b->p || d != b->d || q != b->q)
+        return ps_fail(err, errlen, PS_EINVAL,
+                       "ARIMA state of order (%d,%d,%d), the bank's is "
+                       "(%d,%d,%d)",
+                       p, d, q, b->p, b->d, b->q);
+    if (fitted > 1)
+        return ps_fail(err, errlen, PS_EINVAL, "ARIMA state: bad fitted flag %d", fitted);
+    if (len != state_bytes(b, fitted))
+        return ps_fail(err, errlen, PS_EINVAL,
+                       "ARIMA state of %zu bytes, %s ARIMA(%d,%d,%d) needs %zu", len,
+                       fitted ? "a fitted" : "an unfitted", p, d, q, state_bytes(b, fitted));
+    s->fitted = fitted;
+    if (!fitted) return PS_OK;
+    ps_arima_model *m = &s->m;
+    m->p = p;
+    m->d = d;
+    m->q = q;
+    m->c = ps_r_f64(&r);
+    for (int i = 0; i < p; i++)
+        m->phi[i] = ps_r_f64(&r);
+    for (int j = 0; j < q; j++)
+        m->theta[j] = ps_r_f64(&r);
+    m->mean = ps_r_f64(&r);
+    m->sigma2 = ps_r_f64(&r);
+    m->flags = ps_r_u32(&r);
+    m->refine_steps = ps_r_i32(&r);
+    s->last[0] = ps_r_f64(&r);
+    s->last[1] = ps_r_f64(&r);
+    for (int i = 0; i < 1 + p + q; i++)
+        s->kstate[i] = ps_r_f32(&r);
+    if (!model_valid(m) || !(m->sigma2 >= 0) || !isfinite(m->sigma2))
+        return ps_fail(err, errlen, PS_EINVAL,
+                       "ARIMA state: a coefficient, the mean or sigma2 is not finite");
+    if (m->refine_steps < 0 || m->flags >= 1u << 5)
+        return ps_fail(err, errlen, PS_EINVAL, "ARIMA state: flags %#x or refine steps %d invalid",
+                       m->flags, m->refine_steps);
+    if (!isfinite(s->last[0]) || !isfinite(s->last[1]))
+        return ps_fail(err, errlen, PS_EINVAL, "ARIMA state: last values %g, %g not finite",
+                       s->last[0], s->last[1]);
+    for (int i = 0; i < 1 + p + q; i++)
+        if (!isfinite(s->kstate[i]))
+            return ps_fail(err, errlen, PS_EINVAL, "ARIMA state: kernel state %d is %g", i,
+                           (double)s->kstate[i]);
+    return PS_OK;
+}
+
+int ps_arima_bank_state_check(const ps_arima_bank *b, const uint8_t *buf, size_t len, char *err,
+                              size_t errlen)
+{
+    series_state s;
+    return state_decode(b, buf, len, &s, err, errlen);
+}
+
+int ps_arima_bank_state_import(ps_arima_bank *b, uint32_t series, const uint8_t *buf, size_t len,
+                               char *err, size_t errlen)
+{
+    if (series >= b->nseries)
+        return ps_fail(err, errlen, PS_EINVAL, "series %u out of range (%zu series)",
+                       (unsigned)series, b->nseries);
+    series_state s;
+    int rc = state_decode(b, buf, len, &s, err, errlen);
+    if (rc) return rc;
+    if (!s.fitted) {
+        rc = ps_arima_bank_reset(b, series);
+        if (rc) ps_fail(err, errlen, rc, "%s", b->err);
+        return rc;
+    }
+    float params[MAX_COLS];
+    kernel_params(&s.m, params);
+    rc = ps_arma_set_params(b->arma, 1, &series, params);
+    if (!rc) rc = ps_arma_state_set(b->arma, 1, &series, s.kstate);
+    if (rc) return ps_fail(err, errlen, rc, "ARMA kernel refused: %s", ps_backend_error(b->be));
+    size_t np = (size_t)(1 + b->p + b->q);
+    double *coef = b->coef + (size_t)series * np;
+    coef[0] = s.m.c;
+    for (int i = 0; i < b->p; i++)
+        coef[1 + i] = s.m.phi[i];
+    for (int j = 0; j < b->q; j++)
+        coef[1 + b->p + j] = s.m.theta[j];
+    bank_series *st = &b->series[series];
+    st->last[0] = s.last[0];
+    st->last[1] = s.last[1];
+    st->mean = s.m.mean;
+    st->sigma2 = s.m.sigma2;
+    st->flags = s.m.flags;
+    st->refine_steps = s.m.refine_steps;
+    st->fitted = 1;
     return PS_OK;
 }

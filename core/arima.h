@@ -134,4 +134,32 @@ int ps_arima_bank_get_model(const ps_arima_bank *b, uint32_t series, ps_arima_mo
 int ps_arima_bank_step(ps_arima_bank *b, size_t n, const uint32_t *series, const float *y,
                        float *resid, float *forecast);
 
+/*
+ * Forget series' model and state: it has none until the next fit (an
+ * evicted processor). 0, PS_EINVAL or the backend's error.
+ */
+int ps_arima_bank_reset(ps_arima_bank *b, uint32_t series);
+
+/*
+ * The state of one series as little-endian bytes (docs/state-file.md): the
+ * order and a fitted flag, then for a fitted series its coefficients and
+ * mean in double, sigma2, flags, refine steps, the last d raw values and
+ * the kernel's ARMA state (p + q + 1 floats). The kernel's parameters are
+ * not written: they follow from the coefficients and mean, exactly as
+ * ps_arima_bank_set_model computes them.
+ */
+size_t ps_arima_bank_state_len(const ps_arima_bank *b, uint32_t series);
+/* 0, PS_EINVAL (series out of range, len too short) or the backend's error. */
+int ps_arima_bank_state_export(const ps_arima_bank *b, uint32_t series, uint8_t *buf, size_t len);
+/*
+ * Check a snapshot against the bank's order without changing anything:
+ * the length, every coefficient, the mean, sigma2, the last values and the
+ * kernel state finite, flags known. 0 or PS_EINVAL with the reason in err.
+ */
+int ps_arima_bank_state_check(const ps_arima_bank *b, const uint8_t *buf, size_t len, char *err,
+                              size_t errlen);
+/* Check, then install; a refused snapshot changes nothing. */
+int ps_arima_bank_state_import(ps_arima_bank *b, uint32_t series, const uint8_t *buf, size_t len,
+                               char *err, size_t errlen);
+
 #endif

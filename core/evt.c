@@ -32,6 +32,7 @@
  * sanity clamps, and the flags say when one was hit.
  */
 #include "evt.h"
+#include "bytes.h"
 #include "error.h"
 
 #include <math.h>
@@ -589,4 +590,165 @@ double ps_evt_risk_level(const ps_evt *e, double q)
 double ps_evt_pfp_threshold(const ps_evt *e, double pfp)
 {
     return ps_evt_risk_level_log(e, ps_evt_pfp_map_inverse(pfp, e->opt.horizon));
+}
+
+/* ---- snapshots ------------------------------------------------------------ */
+
+enum {
+    /* present, threshold, gpd (xi, sigma, loglik, n, flags), n_obs, n_exc,
+     * window (cap, len, head), excess (cap, len, head), since_refresh, knots */
+    EVT_FIXED_BYTES = 1 + 8 + (8 * 3 + 8 + 4) + 8 + 8 + 4 * 3 + 4 * 3 + 4 + 2 * 8 * PS_EVT_KNOTS,
+};
+
+size_t ps_evt_state_size(const ps_evt *e)
+{
+    if (!e->window) return 1;
+    return EVT_FIXED_BYTES + (size_t)e->window_len * 4 + (size_t)e->excess_len * 8;
+}
+
+int ps_evt_state_export(const ps_evt *e, uint8_t *buf, size_t len)
+{
+    if (!e || !buf || len < ps_evt_state_size(e)) return PS_EINVAL;
+    ps_wcur w = ps_wcur_init(buf, len);
+    ps_w_u8(&w, e->window != NULL);
+    if (!e->window) return PS_OK;
+    ps_w_f64(&w, e->threshold);
+    ps_w_f64(&w, e->gpd.xi);
+    ps_w_f64(&w, e->gpd.sigma);
+    ps_w_f64(&w, e->gpd.loglik);
+    ps_w_u64(&w, e->gpd.n);
+    ps_w_u32(&w, e->gpd.flags);
+    ps_w_u64(&w, e->n_obs);
+    ps_w_u64(&w, e->n_exc);
+    ps_w_u32(&w, e->opt.window);
+    ps_w_u32(&w, e->window_len);
+    ps_w_u32(&w, e->window_head);
+    ps_w_u32(&w, e->opt.max_excess);
+    ps_w_u32(&w, e->excess_len);
+    ps_w_u32(&w, e->excess_head);
+    ps_w_u32(&w, e->since_refresh);
+    for (int i = 0; i < PS_EVT_KNOTS; i++)
+        ps_w_f64(&w, e->knot_s[i]);
+    for (int i = 0; i < PS_EVT_KNOTS; i++)
+        ps_w_f64(&w, e->knot_c[i]);
+    for (uint32_t i = 0; i < e->window_len; i++)
+        ps_w_f32(&w, e->window[i]);
+    for (uint32_t i = 0; i < e->excess_len; i++)
+        ps_w_f64(&w, e->excess[i]);
+    return w.over ? PS_EINVAL : PS_OK;
+}
+
+/* A ring of capacity cap fills from 0 with its head at 0, then wraps. */
+static int ring_ok(uint32_t cap, uint32_t n, uint32_t head)
+{
+    return n <= cap && (n < cap ? head == 0 : head < cap);
+}
+
+/* The fixed part of a snapshot, checked: everything but the ring values. */
+static int evt_decode_fixed(ps_rcur *r, const ps_evt_options *opt, ps_evt *t, char *err,
+                            size_t errlen)
+{
+    t->threshold = ps_r_f64(r);
+    t->gpd.xi = ps_r_f64(r);
+    t->gpd.sigma = ps_r_f64(r);
+    t->gpd.loglik = ps_r_f64(r);
+    uint64_t gn = ps_r_u64(r);
+    t->gpd.flags = ps_r_u32(r);
+    t->n_obs = ps_r_u64(r);
+    t->n_exc = ps_r_u64(r);
+    uint32_t wcap = ps_r_u32(r);
+    t->window_len = ps_r_u32(r);
+    t->window_head = ps_r_u32(r);
+    uint32_t ecap = ps_r_u32(r);
+    t->excess_len = ps_r_u32(r);
+    t->excess_head = ps_r_u32(r);
+    t->since_refresh = ps_r_u32(r);
+    for (int i = 0; i < PS_EVT_KNOTS; i++)
+        t->knot_s[i] = ps_r_f64(r);
+    for (int i = 0; i < PS_EVT_KNOTS; i++)
+        t->knot_c[i] = ps_r_f64(r);
+    if (r->shrt) return ps_fail(err, errlen, PS_EINVAL, "EVT state truncated in its fixed part");
+    if (wcap != opt->window || ecap != opt->max_excess)
+        return ps_fail(err, errlen, PS_EINVAL,
+                       "EVT state has rings of %u scores and %u excesses, the options %u and %u",
+                       (unsigned)wcap, (unsigned)ecap, (unsigned)opt->window,
+                       (unsigned)opt->max_excess);
+    if (!ring_ok(wcap, t->window_len, t->window_head) ||
+        !ring_ok(ecap, t->excess_len, t->excess_head))
+        return ps_fail(err, errlen, PS_EINVAL,
+                       "EVT state: ring length or head out of range (window %u at %u of %u, "
+                       "excesses %u at %u of %u)",
+                       (unsigned)t->window_len, (unsigned)t->window_head, (unsigned)wcap,
+                       (unsigned)t->excess_len, (unsigned)t->excess_head, (unsigned)ecap);
+    if (gn > t->excess_len || t->n_exc > t->n_obs || t->since_refresh >= opt->refit_every)
+        return ps_fail(err, errlen, PS_EINVAL,
+                       "EVT state: counts out of range (fit of %llu excesses, %llu above t of "
+                       "%llu, %u updates since the refresh)",
+                       (unsigned long long)gn, (unsigned long long)t->n_exc,
+                       (unsigned long long)t->n_obs, (unsigned)t->since_refresh);
+    t->gpd.n = (size_t)gn;
+    if (!isfinite(t->threshold) || !isfinite(t->gpd.xi) || !(t->gpd.sigma > 0) ||
+        !isfinite(t->gpd.sigma) || isnan(t->gpd.loglik))
+        return ps_fail(err, errlen, PS_EINVAL,
+                       "EVT state: threshold %g or tail (xi %g, sigma %g) not finite or sigma <= 0",
+                       t->threshold, t->gpd.xi, t->gpd.sigma);
+    for (int i = 0; i < PS_EVT_KNOTS; i++) {
+        double s = t->knot_s[i], c = t->knot_c[i];
+        if (!isfinite(s) || s > t->threshold || (i > 0 && s < t->knot_s[i - 1]) || !(c >= 0) ||
+            !(c <= 1) || (i > 0 && c > t->knot_c[i - 1]))
+            return ps_fail(err, errlen, PS_EINVAL,
+                           "EVT state: knot %d (%g, %g) not finite, not ordered or out of range", i,
+                           s, c);
+    }
+    return PS_OK;
+}
+
+int ps_evt_state_import(ps_evt *e, const ps_evt_options *opt, const uint8_t *buf, size_t len,
+                        char *err, size_t errlen)
+{
+    if (!e || !opt || (!buf && len))
+        return ps_fail(err, errlen, PS_EINVAL, "EVT import: NULL argument");
+    if (!options_ok(opt)) return ps_fail(err, errlen, PS_EINVAL, "EVT import: bad options");
+    ps_rcur r = ps_rcur_init(buf, len);
+    uint8_t present = ps_r_u8(&r);
+    if (r.shrt || present > 1)
+        return ps_fail(err, errlen, PS_EINVAL, "EVT state: %s",
+                       r.shrt ? "empty" : "bad presence byte");
+    ps_evt t;
+    memset(&t, 0, sizeof t);
+    t.opt = *opt;
+    if (present) {
+        int rc = evt_decode_fixed(&r, opt, &t, err, errlen);
+        if (rc) return rc;
+        size_t need = (size_t)t.window_len * 4 + (size_t)t.excess_len * 8;
+        if (ps_rcur_left(&r) != need)
+            return ps_fail(
+                err, errlen, PS_EINVAL,
+                "EVT state: %zu bytes of ring values, %u scores and %u excesses need %zu",
+                ps_rcur_left(&r), (unsigned)t.window_len, (unsigned)t.excess_len, need);
+        size_t w = opt->window, me = opt->max_excess;
+        char *block = malloc(me * sizeof(double) + 2 * w * sizeof(float));
+        if (!block) return ps_fail(err, errlen, PS_ENOMEM, "EVT import: out of memory");
+        t.excess = (double *)(void *)block;
+        t.window = (float *)(void *)(block + me * sizeof(double));
+        t.scratch = t.window + w;
+        for (uint32_t i = 0; i < t.window_len && !rc; i++)
+            if (!isfinite(t.window[i] = ps_r_f32(&r)))
+                rc = ps_fail(err, errlen, PS_EINVAL, "EVT state: score %u of the window is %g",
+                             (unsigned)i, (double)t.window[i]);
+        for (uint32_t i = 0; i < t.excess_len && !rc; i++)
+            if (!((t.excess[i] = ps_r_f64(&r)) >= 0) || !isfinite(t.excess[i]))
+                rc = ps_fail(err, errlen, PS_EINVAL, "EVT state: excess %u is %g", (unsigned)i,
+                             t.excess[i]);
+        if (rc) {
+            free(block);
+            return rc;
+        }
+    } else if (ps_rcur_left(&r) != 0) {
+        return ps_fail(err, errlen, PS_EINVAL, "EVT state: %zu bytes after an empty model",
+                       ps_rcur_left(&r));
+    }
+    ps_evt_free(e);
+    *e = t;
+    return PS_OK;
 }

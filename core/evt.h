@@ -214,4 +214,26 @@ double ps_evt_risk_level_log(const ps_evt *e, double log_q);
 /* The score at which the PFP reaches pfp: an alarm threshold in score units. */
 double ps_evt_pfp_threshold(const ps_evt *e, double pfp);
 
+/* ---- snapshots ------------------------------------------------------------ */
+
+/*
+ * The state of one model as little-endian bytes (docs/state-file.md): the
+ * threshold, the fit, the counters, both rings in storage order and the
+ * knots; a model never initialized (or whose init failed) is one byte.
+ * The options are not written: the importer passes its own, and the
+ * capacities in the bytes must equal theirs.
+ */
+size_t ps_evt_state_size(const ps_evt *e);
+/* 0, or PS_EINVAL when len < ps_evt_state_size(e). */
+int ps_evt_state_export(const ps_evt *e, uint8_t *buf, size_t len);
+/*
+ * Replace *e by the model in buf (its old buffers are freed). Every value
+ * is checked first: counts within the capacities, ring heads inside their
+ * rings, finite numbers, sigma > 0, knots ordered, excesses >= 0, nothing
+ * left over. PS_EINVAL with the reason in err, or PS_ENOMEM; *e is then
+ * unchanged. *e must be freeable (zeroed or initialized).
+ */
+int ps_evt_state_import(ps_evt *e, const ps_evt_options *opt, const uint8_t *buf, size_t len,
+                        char *err, size_t errlen);
+
 #endif

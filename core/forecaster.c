@@ -16,8 +16,9 @@ struct ps_forecaster {
     size_t processors, metrics;
     int multivariate;
     float clip;
-    uint32_t *slots; /* rows of the current tick */
-    float *x;        /* clipped inputs of the current tick */
+    size_t state_floats; /* of one kernel slot */
+    uint32_t *slots;     /* rows of the current tick */
+    float *x;            /* clipped inputs of the current tick */
 };
 
 ps_forecaster *ps_forecaster_create(ps_backend *be, const ps_model *m, size_t processors,
@@ -51,6 +52,7 @@ ps_forecaster *ps_forecaster_create(ps_backend *be, const ps_model *m, size_t pr
     f->metrics = metrics;
     f->multivariate = multivariate;
     f->clip = m->clip;
+    f->state_floats = ps_lstm_state_floats(s);
     f->slots = malloc(rows * sizeof *f->slots);
     f->x = malloc(processors * metrics * sizeof *f->x);
     f->lstm = f->slots && f->x ? ps_lstm_create(be, s, m->params, rows) : NULL;
@@ -128,4 +130,37 @@ int ps_forecaster_reset(ps_forecaster *f, size_t n, const uint32_t *procs)
     size_t rows;
     if (map_slots(f, n, procs, &rows)) return PS_EINVAL;
     return ps_lstm_reset(f->lstm, rows, f->slots);
+}
+
+size_t ps_forecaster_state_floats(const ps_forecaster *f)
+{
+    return (f->multivariate ? 1 : f->metrics) * f->state_floats;
+}
+
+/* The processor's slots, in the order its state is laid out. */
+static size_t proc_slots(const ps_forecaster *f, uint32_t proc, uint32_t *slots)
+{
+    if (f->multivariate) {
+        slots[0] = proc;
+        return 1;
+    }
+    for (size_t k = 0; k < f->metrics; k++)
+        slots[k] = (uint32_t)(proc * f->metrics + k);
+    return f->metrics;
+}
+
+int ps_forecaster_state_get(const ps_forecaster *f, uint32_t proc, float *state)
+{
+    if (proc >= f->processors || !state) return PS_EINVAL;
+    /* A step's slot list is scratch between ticks; the forecaster is
+     * logically const here, the kernel's getter is not. */
+    size_t n = proc_slots(f, proc, f->slots);
+    return ps_lstm_state_get(f->lstm, n, f->slots, state);
+}
+
+int ps_forecaster_state_set(ps_forecaster *f, uint32_t proc, const float *state)
+{
+    if (proc >= f->processors || !state) return PS_EINVAL;
+    size_t n = proc_slots(f, proc, f->slots);
+    return ps_lstm_state_set(f->lstm, n, f->slots, state);
 }

@@ -36,4 +36,15 @@ int ps_forecaster_reset(ps_forecaster *f, size_t n, const uint32_t *procs);
 /* The backend's last error, for messages. */
 const char *ps_forecaster_error(const ps_forecaster *f);
 
+/*
+ * The LSTM state of one processor, for snapshots: its K slots (p*K + k) of
+ * a channel-independent model one after another, or the one slot p of a
+ * multivariate model; each slot is layers x (h, c) x hidden floats
+ * (kernels.h). 0, PS_EINVAL for a processor out of range, or the backend's
+ * error.
+ */
+size_t ps_forecaster_state_floats(const ps_forecaster *f);
+int ps_forecaster_state_get(const ps_forecaster *f, uint32_t proc, float *state);
+int ps_forecaster_state_set(ps_forecaster *f, uint32_t proc, const float *state);
+
 #endif

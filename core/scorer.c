@@ -12,6 +12,7 @@
  * then forecast t+1.
  */
 #include "scorer.h"
+#include "scorer_impl.h"
 
 #include "arima.h"
 #include "baseline.h"
@@ -25,41 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct ps_scorer {
-    ps_scorer_config cfg;
-    ps_backend *be;
-    ps_baseline *baseline; /* warm-up 0: set from the kept rows */
-    ps_rescov *cov;
-    ps_forecaster *lstm;        /* NULL when lstm_weight == 0 */
-    ps_arima_bank *arima;       /* NULL when lstm_weight == 1 */
-    ps_seasonal *seasonal;      /* NULL when seasonal_weight == 0 */
-    ps_evt *evt;                /* one per processor, initialized when it becomes ready */
-    ps_calibration calibration; /* the model's, if any: it then maps score to PFP */
-
-    /* Warm-up rows, allocated at a processor's first tick and freed when it
-     * activates: a server with many processors holds rows only for those
-     * still warming up. */
-    float **warm_x;     /* P: warm_len x K kept rows, or NULL */
-    double **warm_t;    /* P: their times */
-    uint32_t *warm_n;   /* P: rows kept */
-    uint32_t *warm_len; /* P: rows to keep */
-    uint8_t *ready;     /* P */
-    double *clock;      /* P: tick counter when the caller gives no times */
-    float *forecast;    /* P x K: combined forecast of the next z */
-    float *res_scale;   /* P x K: healthy scale of the forecast residual */
-    double *smooth;     /* P: EW score */
-    float *level;       /* P x K: EW average of z */
-    float *level_loc;   /* P x K: its healthy location over the warm-up */
-    float *level_scale; /* P x K: its healthy scale over the warm-up */
-
-    /* Per-tick scratch, sized for all processors at once. */
-    uint8_t *seen;
-    uint32_t *ids, *series;
-    float *x, *z, *res, *fl, *fa, *next, *contrib, *late, *seas;
-    uint8_t *stable;
-    double *times;
-};
 
 ps_scorer_config ps_scorer_default_config(void)
 {
@@ -138,6 +104,7 @@ ps_scorer *ps_scorer_create(ps_backend *be, const ps_model *m, const ps_scorer_c
     s->cfg = *cfg;
     s->be = be;
     s->calibration = m->calibration;
+    s->fingerprint = ps_scorer_fingerprint_compute(cfg, m);
     size_t P = cfg->processors, K = cfg->metrics, W = cfg->warmup;
 
     ps_baseline_config bc = ps_baseline_default_config();
@@ -616,7 +583,7 @@ int ps_scorer_tick(ps_scorer *s, size_t n, const uint32_t *procs, const double *
         out[i] = (ps_score){.top_metric = -1, .state = PS_PROC_WARMING};
         if (s->warm_n[p] == s->warm_len[p]) s->ids[c++] = p;
     }
-    while (c > 0 && rc == PS_OK) {
+    while (c > 0) {
         uint32_t len = s->warm_len[s->ids[0]];
         size_t same = 0, rest = 0;
         for (size_t i = 0; i < c; i++)
@@ -624,7 +591,17 @@ int ps_scorer_tick(ps_scorer *s, size_t n, const uint32_t *procs, const double *
                 s->series[same++] = s->ids[i];
             else
                 s->ids[rest++] = s->ids[i];
-        rc = activate(s, same, s->series, err, errlen);
+        char later[256]; /* the first failure's message is the one kept */
+        int arc = rc ? activate(s, same, s->series, later, sizeof later)
+                     : activate(s, same, s->series, err, errlen);
+        /* A group that failed to activate starts its warm-up over: its
+         * buffers are full, and the next row would not fit. */
+        for (size_t i = 0; arc && i < same; i++) {
+            uint32_t p = s->series[i];
+            ps_scorer_forget(s, p);
+            s->warm_len[p] = len;
+        }
+        if (!rc) rc = arc;
         c = rest;
     }
     return rc;

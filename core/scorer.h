@@ -98,10 +98,67 @@ int ps_scorer_set_warmup(ps_scorer *s, uint32_t proc, uint32_t warmup);
 /*
  * One tick of n distinct processors: x is n x metrics, t their heartbeat
  * times (n; NULL = one tick apart). Every value must be finite. out gets one
- * ps_score per processor. 0, or a negative code with the reason in err (the
- * tick is then refused whole and changes no state).
+ * ps_score per processor. 0, or a negative code with the reason in err: the
+ * tick is then refused whole and changes no state, except when setting up
+ * the processors whose warm-up this tick completed fails (a device error,
+ * memory): the other processors' results stand, and those start their
+ * warm-up over.
  */
 int ps_scorer_tick(ps_scorer *s, size_t n, const uint32_t *procs, const double *t, const float *x,
                    ps_score *out, char *err, size_t errlen);
+
+/* ---- durable state (docs/state-file.md) --------------------------------- */
+
+#define PS_SCORER_STATE_VERSION 1
+
+/*
+ * A hash of everything that decides what a processor's state means: every
+ * configuration value but the processor count, and the model's shape,
+ * weights, clip, normalization and calibration. A snapshot is restored
+ * only into a scorer with the same fingerprint.
+ */
+uint64_t ps_scorer_fingerprint(const ps_scorer *s);
+
+/* PS_PROC_SCORED once proc has finished its warm-up, else PS_PROC_WARMING. */
+ps_proc_state ps_scorer_proc_state(const ps_scorer *s, uint32_t proc);
+
+/*
+ * The complete state of one processor as little-endian bytes: a header with
+ * the fingerprint, metric count, warm-up and ARIMA order; then the kept
+ * rows of a warming processor, or every model of a ready one (baseline,
+ * covariance, LSTM and ARIMA state, EVT tail, seasonal memory, forecast,
+ * residual scales, levels, smoothed score, clock). A scorer that imports it
+ * produces bit-identical outputs to the one that exported it.
+ *
+ * ps_scorer_state_size() is what export writes (0 for proc out of range);
+ * export returns 0, PS_EINVAL (len too short) or the backend's error.
+ */
+size_t ps_scorer_state_size(const ps_scorer *s, uint32_t proc);
+int ps_scorer_state_export(const ps_scorer *s, uint32_t proc, uint8_t *buf, size_t len);
+
+/*
+ * Check that buf is a state this scorer can import, changing nothing: the
+ * configuration and model (a differing metric count, warm-up or order is
+ * named), every length, count, ring head and number. 0, or PS_EINVAL with
+ * what was wrong (and where, for a truncated buffer) in err.
+ */
+int ps_scorer_state_check(const ps_scorer *s, const uint8_t *buf, size_t len, char *err,
+                          size_t errlen);
+
+/*
+ * Replace proc's state by the one in buf. Everything is checked first
+ * (ps_scorer_state_check): a refused state (PS_EINVAL) leaves proc
+ * unchanged. Past the checks only memory or the device can fail (PS_ENOMEM,
+ * PS_EDEVICE); proc is then forgotten rather than left half restored.
+ */
+int ps_scorer_state_import(ps_scorer *s, uint32_t proc, const uint8_t *buf, size_t len, char *err,
+                           size_t errlen);
+
+/*
+ * Make proc a never-seen processor again (eviction): its warm-up rows are
+ * freed, its warm-up length is the configured one, and every model of it is
+ * reset. 0, PS_EINVAL (out of range) or the backend's error.
+ */
+int ps_scorer_forget(ps_scorer *s, uint32_t proc);
 
 #endif

@@ -7,6 +7,8 @@
  */
 #include "seasonal.h"
 
+#include "bytes.h"
+#include "error.h"
 #include "kernels/kernels.h"
 #include "robust.h"
 
@@ -233,4 +235,121 @@ float ps_seasonal_step(ps_seasonal *s, size_t id, float z)
     ring_push(g, z);
     if (d == d) g->ew = s->cfg.rate * (d / g->scale) + (1 - s->cfg.rate) * g->ew;
     return (g->ew - g->ew_loc) / g->ew_scale;
+}
+
+void ps_seasonal_reset(ps_seasonal *s, size_t id)
+{
+    if (!s || id >= s->n) return;
+    free(s->r[id].v);
+    s->r[id] = (ring){0};
+}
+
+/* ---- snapshots ---- */
+
+enum { RING_FIXED_BYTES = 4 * 3 + 4 * 4 }; /* len, head, filled; scale, ew, ew_loc, ew_scale */
+
+size_t ps_seasonal_state_size(const ps_seasonal *s, size_t id)
+{
+    if (!s || id >= s->n || s->r[id].period == 0) return 4;
+    return 4 + RING_FIXED_BYTES + (size_t)s->r[id].filled * 4;
+}
+
+int ps_seasonal_state_export(const ps_seasonal *s, size_t id, uint8_t *buf, size_t len)
+{
+    if (!s || id >= s->n || !buf || len < ps_seasonal_state_size(s, id)) return PS_EINVAL;
+    const ring *g = &s->r[id];
+    ps_wcur w = ps_wcur_init(buf, len);
+    ps_w_u32(&w, g->period);
+    if (g->period == 0) return PS_OK;
+    ps_w_u32(&w, g->len);
+    ps_w_u32(&w, g->head);
+    ps_w_u32(&w, g->filled);
+    ps_w_f32(&w, g->scale);
+    ps_w_f32(&w, g->ew);
+    ps_w_f32(&w, g->ew_loc);
+    ps_w_f32(&w, g->ew_scale);
+    /* Only what was written: past `filled` the ring holds nothing yet. */
+    for (uint32_t i = 0; i < g->filled; i++)
+        ps_w_f32(&w, g->v[i]);
+    return w.over ? PS_EINVAL : PS_OK;
+}
+
+/* Decode and check everything but the values, which stay in r. */
+static int ring_decode(const ps_seasonal *s, ps_rcur *r, ring *g, char *err, size_t errlen)
+{
+    *g = (ring){0};
+    g->period = ps_r_u32(r);
+    if (r->shrt) return ps_fail(err, errlen, PS_EINVAL, "seasonal state: empty");
+    if (g->period == 0) {
+        if (ps_rcur_left(r))
+            return ps_fail(err, errlen, PS_EINVAL, "seasonal state: %zu bytes after no period",
+                           ps_rcur_left(r));
+        return PS_OK;
+    }
+    g->len = ps_r_u32(r);
+    g->head = ps_r_u32(r);
+    g->filled = ps_r_u32(r);
+    g->scale = ps_r_f32(r);
+    g->ew = ps_r_f32(r);
+    g->ew_loc = ps_r_f32(r);
+    g->ew_scale = ps_r_f32(r);
+    const ps_seasonal_config *c = &s->cfg;
+    if (r->shrt) return ps_fail(err, errlen, PS_EINVAL, "seasonal state truncated");
+    if (g->period < c->min_period || g->period > c->max_period)
+        return ps_fail(err, errlen, PS_EINVAL, "seasonal state: period %u outside %u..%u",
+                       (unsigned)g->period, (unsigned)c->min_period, (unsigned)c->max_period);
+    /* cycles * max_period + 1 fits: ps_seasonal_create bounds it. */
+    if (g->len != c->cycles * g->period + 1)
+        return ps_fail(err, errlen, PS_EINVAL, "seasonal state: ring of %u for %u cycles of %u",
+                       (unsigned)g->len, (unsigned)c->cycles, (unsigned)g->period);
+    if (g->filled > g->len || (g->filled < g->len ? g->head != g->filled : g->head >= g->len))
+        return ps_fail(err, errlen, PS_EINVAL,
+                       "seasonal state: head %u and fill %u do not fit a ring of %u",
+                       (unsigned)g->head, (unsigned)g->filled, (unsigned)g->len);
+    if (!isfinite(g->scale) || !(g->scale >= c->floor) || !isfinite(g->ew_scale) ||
+        !(g->ew_scale >= c->floor) || !isfinite(g->ew) || !isfinite(g->ew_loc))
+        return ps_fail(err, errlen, PS_EINVAL,
+                       "seasonal state: scale %g, EW %g, location %g or scale %g not finite or "
+                       "below the floor",
+                       (double)g->scale, (double)g->ew, (double)g->ew_loc, (double)g->ew_scale);
+    if (ps_rcur_left(r) != (size_t)g->filled * 4)
+        return ps_fail(err, errlen, PS_EINVAL, "seasonal state: %zu bytes for %u values",
+                       ps_rcur_left(r), (unsigned)g->filled);
+    for (size_t i = 0, at = r->pos; i < g->filled; i++, at += 4) {
+        uint32_t u = ps_get_u32(r->p + at);
+        float f;
+        memcpy(&f, &u, sizeof f);
+        if (!isfinite(f))
+            return ps_fail(err, errlen, PS_EINVAL, "seasonal state: value %zu is %g", i, (double)f);
+    }
+    return PS_OK;
+}
+
+int ps_seasonal_state_check(const ps_seasonal *s, const uint8_t *buf, size_t len, char *err,
+                            size_t errlen)
+{
+    if (!s || (!buf && len)) return ps_fail(err, errlen, PS_EINVAL, "seasonal: NULL argument");
+    ps_rcur r = ps_rcur_init(buf, len);
+    ring g;
+    return ring_decode(s, &r, &g, err, errlen);
+}
+
+int ps_seasonal_state_import(ps_seasonal *s, size_t id, const uint8_t *buf, size_t len, char *err,
+                             size_t errlen)
+{
+    if (!s || (!buf && len)) return ps_fail(err, errlen, PS_EINVAL, "seasonal: NULL argument");
+    if (id >= s->n) return ps_fail(err, errlen, PS_EINVAL, "seasonal: series %zu out of range", id);
+    ps_rcur r = ps_rcur_init(buf, len);
+    ring g;
+    int rc = ring_decode(s, &r, &g, err, errlen);
+    if (rc) return rc;
+    if (g.period) {
+        g.v = calloc(g.len, sizeof *g.v);
+        if (!g.v) return ps_fail(err, errlen, PS_ENOMEM, "seasonal: out of memory");
+        for (uint32_t i = 0; i < g.filled; i++)
+            g.v[i] = ps_r_f32(&r);
+    }
+    free(s->r[id].v);
+    s->r[id] = g;
+    return PS_OK;
 }

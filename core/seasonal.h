@@ -71,4 +71,27 @@ float ps_seasonal_step(ps_seasonal *s, size_t id, float z);
 
 uint32_t ps_seasonal_period(const ps_seasonal *s, size_t id);
 
+/* Forget series id: no period, no memory (an evicted processor). */
+void ps_seasonal_reset(ps_seasonal *s, size_t id);
+
+/*
+ * The state of series id as little-endian bytes (docs/state-file.md): its
+ * period, then for a series with one the ring's length, head and fill, the
+ * healthy scales and EW average, and the values written so far. Export
+ * returns 0, or PS_EINVAL for an id out of range or len < the size.
+ */
+size_t ps_seasonal_state_size(const ps_seasonal *s, size_t id);
+int ps_seasonal_state_export(const ps_seasonal *s, size_t id, uint8_t *buf, size_t len);
+/*
+ * Check a snapshot against this memory's configuration without changing
+ * anything: period within [min_period, max_period], ring length cycles *
+ * period + 1, head and fill consistent, scales >= floor, every number
+ * finite, no byte left over. 0 or PS_EINVAL with the reason in err.
+ */
+int ps_seasonal_state_check(const ps_seasonal *s, const uint8_t *buf, size_t len, char *err,
+                            size_t errlen);
+/* Check, then replace series id's state; PS_EINVAL or PS_ENOMEM leave it unchanged. */
+int ps_seasonal_state_import(ps_seasonal *s, size_t id, const uint8_t *buf, size_t len, char *err,
+                             size_t errlen);
+
 #endif
