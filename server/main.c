@@ -22,6 +22,7 @@ static const command commands[] = {
     {"score", ps_cmd_score, "score CSV series online: Instability Score and PFP per row"},
     {"calibrate", ps_cmd_calibrate, "fit the score-to-PFP map on labelled incidents"},
     {"bench", ps_cmd_bench, "benchmark the kernels against OpenBLAS and PyTorch"},
+    {"serve", ps_cmd_serve, "the scoring server: heartbeats in over nng, scores out"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,108 @@
+/*
+ * serve_batcher.h - gathers the heartbeats of many score requests into one
+ * scorer tick, on the one thread that owns the kernels.
+ *
+ * Network callbacks submit decoded requests; submitting takes the queue
+ * mutex for a few instructions and never waits for scoring: a full queue
+ * answers PS_PROTO_E_BUSY at once. The scoring thread creates the backend
+ * and the scorer (so the kernels, BLAS and any device context live on one
+ * thread), pulls requests off the queue in arrival order and admits them
+ * into the tick being assembled:
+ *
+ *   - each heartbeat is resolved against its processor: a new processor
+ *     beyond --max-processors is `rejected`, seq <= the last accepted seq is
+ *     `duplicate`, ts <= the last accepted ts is `stale` (these repeat the
+ *     processor's latest result); the rest go into the tick;
+ *   - a request whose processor already has a heartbeat in the tick waits,
+ *     whole, for the next tick (a tick holds one heartbeat per processor),
+ *     and so does every later request for any of its processors, so each
+ *     processor's heartbeats are scored in arrival order;
+ *   - a request with nothing to score is answered at once (tick 0).
+ *
+ * The tick closes when every expected processor has reported (as many
+ * heartbeats as processors reported within --stale-after), when
+ * --batch-delay has passed since its first heartbeat was queued, or when it
+ * holds --max-batch heartbeats. Then ps_scorer_tick runs once, every request
+ * in it is completed, and the scored records are handed to `publish`.
+ *
+ * Callbacks (done, publish) run on the scoring thread and must not block.
+ */
+#ifndef PRESHIFT_SERVE_BATCHER_H
+#define PRESHIFT_SERVE_BATCHER_H
+
+#include "core/model.h"
+#include "core/scorer.h"
+#include "serve_metrics.h"
+#include "server/protocol.h"
+
+#include <stdint.h>
+
+/* One score request on its way through the batcher; owned by the caller. */
+typedef struct ps_batch_item {
+    struct ps_batch_item *next;  /* private */
+    const ps_proto_request *req; /* op SCORE, decoded, K already checked */
+    ps_proto_result *results;    /* req->n entries, filled in (ps_batch_item_reserve) */
+    uint32_t *pos;               /* private: index in the tick, or UINT32_MAX */
+    size_t cap;                  /* entries of results and pos */
+    double queued;               /* private: monotonic time of submission */
+    uint64_t checked;            /* private: generation it was last deferred in */
+    uint64_t tick;               /* out: the tick that scored it, 0 for none */
+} ps_batch_item;
+
+/* Make room for n results; 0 or -1 when out of memory. */
+int ps_batch_item_reserve(ps_batch_item *it, size_t n);
+void ps_batch_item_free(ps_batch_item *it);
+
+/*
+ * Completion of a submitted item: code PS_PROTO_OK (results and tick set),
+ * PS_PROTO_E_UNAVAILABLE (the batcher stopped before scoring it) or
+ * PS_PROTO_E_INTERNAL (the tick failed; message says why).
+ */
+typedef void (*ps_batch_done_fn)(void *user, ps_batch_item *it, int code, const char *message);
+/* The scored records of one tick, in tick order; t is wall-clock time. */
+typedef void (*ps_batch_publish_fn)(void *user, uint64_t tick, double t,
+                                    const ps_proto_record *records, size_t n);
+
+typedef struct ps_batcher_config {
+    const ps_model *model;   /* read while the scoring thread starts, in ps_batcher_start */
+    ps_scorer_config scorer; /* processors, metrics and warmup set */
+    ps_backend_params backend;
+    size_t max_batch, max_queue;
+    double batch_delay, stale_after; /* seconds */
+    uint64_t seed;                   /* keys the processor table's hash */
+    ps_serve_metrics *metrics;
+    ps_batch_done_fn done;
+    ps_batch_publish_fn publish; /* may be NULL */
+    void *user;
+} ps_batcher_config;
+
+typedef struct ps_batcher ps_batcher;
+
+/*
+ * Start the scoring thread and wait until it has created the backend and
+ * the scorer. NULL with the reason in err when anything fails.
+ */
+ps_batcher *ps_batcher_start(const ps_batcher_config *cfg, char *err, size_t errlen);
+
+/* "cpu (avx2)" and the like, for info replies. */
+const char *ps_batcher_backend(const ps_batcher *b);
+
+/*
+ * Queue an item (from any thread, never blocking on scoring). PS_PROTO_OK:
+ * `done` will be called for it exactly once, possibly before this returns
+ * to its caller's caller; PS_PROTO_E_BUSY (queue full) or
+ * PS_PROTO_E_UNAVAILABLE (stopping): it was not queued.
+ */
+int ps_batcher_submit(ps_batcher *b, ps_batch_item *it);
+
+/*
+ * Stop: every item still queued or waiting for its tick is completed with
+ * PS_PROTO_E_UNAVAILABLE, the thread frees the scorer and backend and is
+ * joined. Later submissions get PS_PROTO_E_UNAVAILABLE, so network
+ * callbacks may still run until their socket is closed; free b after that.
+ */
+void ps_batcher_stop(ps_batcher *b);
+/* Free a stopped batcher (stopping it first if needed). NULL is fine. */
+void ps_batcher_free(ps_batcher *b);
+
+#endif

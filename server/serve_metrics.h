@@ -1,0 +1,77 @@
+/*
+ * serve_metrics.h - what the scoring server counts, rendered in the
+ * Prometheus text format for /metrics.
+ *
+ * One mutex guards everything: updates are a handful of additions per
+ * request or tick, far cheaper than the decode or the tick around them, and
+ * a single lock keeps a scrape consistent (a batch is never counted in the
+ * histogram but not in the total). No label carries a processor id:
+ * per-processor values belong on the PUB stream.
+ */
+#ifndef PRESHIFT_SERVE_METRICS_H
+#define PRESHIFT_SERVE_METRICS_H
+
+#include "server/protocol.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define PS_HIST_MAX_BUCKETS 24
+
+typedef struct ps_histogram {
+    const double *bounds; /* upper bounds, increasing; +Inf is implicit */
+    size_t nbounds;
+    uint64_t counts[PS_HIST_MAX_BUCKETS + 1]; /* per bucket, not cumulative */
+    uint64_t count;
+    double sum;
+} ps_histogram;
+
+/* Processor states counted for info and /metrics. */
+enum { PS_PROCS_WARMING = 0, PS_PROCS_SCORED = 1, PS_PROCS_STALE = 2, PS_PROCS_NSTATES = 3 };
+
+typedef struct ps_serve_metrics {
+    pthread_mutex_t mu;
+    double started;                         /* monotonic seconds */
+    uint64_t requests[PS_PROTO_OP_PUB + 1]; /* by decoded op; NONE = undecodable */
+    uint64_t errors[PS_PROTO_NCODES];       /* error replies by code */
+    uint64_t heartbeats[PS_PROTO_NSTATES];  /* by outcome */
+    uint64_t batches;
+    ps_histogram batch_size;   /* heartbeats per tick */
+    ps_histogram tick_seconds; /* ps_scorer_tick alone */
+    ps_histogram latency;      /* request received -> reply handed to nng, score requests */
+    uint64_t queue_heartbeats; /* gauge: heartbeats submitted, not yet answered */
+    uint64_t queue_requests;   /* gauge: likewise, requests */
+    uint64_t processors[PS_PROCS_NSTATES]; /* gauge, refreshed by the scoring thread */
+    uint64_t tick;                         /* last tick scored */
+    uint64_t published_records, published_messages, publish_failures;
+    int ready;    /* model loaded (and, later, state restored) */
+    int stopping; /* shutting down */
+} ps_serve_metrics;
+
+/* Monotonic clock, seconds. */
+double ps_serve_now(void);
+
+int ps_serve_metrics_init(ps_serve_metrics *m);
+void ps_serve_metrics_destroy(ps_serve_metrics *m);
+
+void ps_serve_metrics_request(ps_serve_metrics *m, int op);
+void ps_serve_metrics_error(ps_serve_metrics *m, int code);
+void ps_serve_metrics_latency(ps_serve_metrics *m, double seconds);
+
+/* Adds x to h; the caller holds m->mu. */
+void ps_histogram_observe(ps_histogram *h, double x);
+
+/* A consistent copy of the gauges info and health report. */
+typedef struct ps_serve_status {
+    uint64_t processors[PS_PROCS_NSTATES];
+    uint64_t tick;
+    double uptime;
+    int ready, stopping;
+} ps_serve_status;
+ps_serve_status ps_serve_metrics_status(ps_serve_metrics *m);
+
+/* The Prometheus text exposition (format 0.0.4) of everything above. */
+void ps_serve_metrics_render(ps_serve_metrics *m, FILE *out);
+
+#endif
