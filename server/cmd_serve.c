@@ -48,6 +48,9 @@ int ps_cmd_serve(int argc, char **argv)
         return 1;
     }
     if (!cfg.quiet) {
+        char note[PS_SERVE_STR_MAX + 256];
+        ps_serve_state_note(s, note, sizeof note);
+        fprintf(stderr, "preshift serve: %s\n", note);
         fprintf(stderr, "preshift serve: ready\n");
         print_endpoint("scoring", cfg.listen, ps_serve_port(s, PS_SERVE_REP));
         print_endpoint("stream", cfg.publish, ps_serve_port(s, PS_SERVE_PUB));

@@ -427,6 +427,9 @@ ps_serve *ps_serve_start(const ps_serve_config *cfg, char *err, size_t errlen)
         .batch_delay = cfg->batch_delay,
         .stale_after = cfg->stale_after,
         .seed = random_run(),
+        .state_path = strcmp(cfg->state, "off") ? cfg->state : NULL,
+        .snapshot_every = cfg->snapshot_every,
+        .evict_after = cfg->evict_after,
         .metrics = &s->metrics,
         .done = batch_done,
         .publish = strcmp(cfg->publish, "off") ? publish : NULL,
@@ -437,15 +440,20 @@ ps_serve *ps_serve_start(const ps_serve_config *cfg, char *err, size_t errlen)
     bc.scorer.warmup = (uint32_t)cfg->warmup;
     /* Short warm-ups keep most of their rows for the residual statistics. */
     if (bc.scorer.burn_in > bc.scorer.warmup / 4) bc.scorer.burn_in = bc.scorer.warmup / 4;
+    if (make_tls(s, err, errlen)) goto fail;
+    /* HTTP first: /healthz answers and /readyz says "starting" while a large
+     * state file is restored. */
+    if (strcmp(cfg->http, "off")) {
+        s->http = ps_serve_http_start(cfg->http, s->tls, &s->metrics, err, errlen);
+        if (!s->http) goto fail;
+        s->port[PS_SERVE_HTTP] = ps_serve_http_port(s->http);
+    }
     s->batcher = ps_batcher_start(&bc, err, errlen);
     ps_model_free(&model); /* the scorer keeps its own copy */
     if (!s->batcher) goto fail;
-    /* TODO(issue 4, snapshots): restore the processors' state here, before ready. */
     pthread_mutex_lock(&s->metrics.mu);
     s->metrics.ready = 1;
     pthread_mutex_unlock(&s->metrics.mu);
-
-    if (make_tls(s, err, errlen)) goto fail;
     if (strcmp(cfg->publish, "off")) {
         if ((rv = nng_pub0_open(&s->pub)) != 0) {
             snprintf(err, errlen, "PUB socket: %s", nng_strerror(rv));
@@ -480,11 +488,6 @@ ps_serve *ps_serve_start(const ps_serve_config *cfg, char *err, size_t errlen)
         }
     }
     if (listen_on(s, s->rep, cfg->listen, &s->port[PS_SERVE_REP], err, errlen)) goto fail;
-    if (strcmp(cfg->http, "off")) {
-        s->http = ps_serve_http_start(cfg->http, s->tls, &s->metrics, err, errlen);
-        if (!s->http) goto fail;
-        s->port[PS_SERVE_HTTP] = ps_serve_http_port(s->http);
-    }
     for (size_t i = 0; i < s->nworks; i++)
         receive(&s->works[i]);
     return s;
@@ -497,6 +500,25 @@ fail:
 int ps_serve_port(const ps_serve *s, ps_serve_endpoint which)
 {
     return s && (int)which >= 0 && which <= PS_SERVE_HTTP ? s->port[which] : 0;
+}
+
+void ps_serve_state_note(const ps_serve *s, char *buf, size_t len)
+{
+    const char *path = s->cfg.state;
+    if (!strcmp(path, "off")) {
+        snprintf(buf, len, "state: off, nothing survives a restart (--state FILE keeps it)");
+        return;
+    }
+    ps_state_load_info r = ps_batcher_restored(s->batcher);
+    if (!r.found)
+        snprintf(buf, len, "state: no snapshot at %s, starting empty; saving every %gs", path,
+                 s->cfg.snapshot_every);
+    else
+        snprintf(buf, len,
+                 "state: restored %zu processors (%zu scored, %zu warming up) from %s "
+                 "(%.1f MB); saving every %gs",
+                 r.records, r.scored, r.records - r.scored, path, (double)r.bytes / 1e6,
+                 s->cfg.snapshot_every);
 }
 
 void ps_serve_stop(ps_serve *s)

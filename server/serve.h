@@ -13,7 +13,8 @@
 typedef struct ps_serve ps_serve;
 
 /*
- * Load the model, start the scoring thread, listen on every address and
+ * Load the model, start HTTP (/readyz says "starting"), start the scoring
+ * thread, which restores the state file, then listen on every address and
  * start serving. Returns NULL with the reason in err when anything fails
  * (nothing is left running then).
  */
@@ -28,10 +29,14 @@ typedef enum ps_serve_endpoint {
 /* The TCP port an endpoint listens on (useful with port 0); 0 when not TCP or off. */
 int ps_serve_port(const ps_serve *s, ps_serve_endpoint which);
 
+/* One line on the durable state: off, nothing restored, or what was restored. */
+void ps_serve_state_note(const ps_serve *s, char *buf, size_t len);
+
 /*
  * Stop: refuse new scoring (health says "stopping", /readyz 503), answer
  * everything queued with `unavailable`, close the sockets, stop HTTP, join
- * the scoring thread and free everything. NULL is fine.
+ * the scoring thread (which writes a last snapshot) and free everything.
+ * NULL is fine.
  */
 void ps_serve_stop(ps_serve *s);
 

@@ -16,6 +16,8 @@
  */
 #include "serve_batcher.h"
 
+#include "core/bytes.h"
+#include "core/error.h"
 #include "serve_procs.h"
 
 #include <errno.h>
@@ -55,7 +57,8 @@ struct ps_batcher {
     uint64_t gen;                          /* generation of that tick (marks in procs) */
     uint64_t tick_no;                      /* last tick scored */
     size_t active;                         /* processors heard from within stale_after */
-    double next_refresh;
+    double next_refresh, next_snapshot;
+    ps_state_load_info restored;
     /* The tick's arrays, one entry per heartbeat: at most one per processor. */
     uint32_t *t_procs, *t_idx;
     double *t_ts;
@@ -90,6 +93,11 @@ void ps_batch_item_free(ps_batch_item *it)
 const char *ps_batcher_backend(const ps_batcher *b)
 {
     return b->backend_name;
+}
+
+ps_state_load_info ps_batcher_restored(const ps_batcher *b)
+{
+    return b->restored;
 }
 
 static double wall_clock(void)
@@ -150,13 +158,30 @@ static void complete(ps_batcher *b, ps_batch_item *it, int code, const char *mes
     b->cfg.done(b->cfg.user, it, code, message);
 }
 
-/* Counts of processors by state, and the number expected in a tick. */
+/* A processor silent for evict_after seconds and not waited for. */
+static int idle(const ps_batcher *b, const ps_proc_rec *r, double now)
+{
+    return b->cfg.evict_after > 0 && r->mark != b->gen && r->blocked != b->gen &&
+           now - r->last_seen > b->cfg.evict_after;
+}
+
+/*
+ * Evict idle processors; count processors by state and the number expected
+ * in a tick. A slot taken by a heartbeat that was never accepted (its tick
+ * failed) has last_seen 0 and goes at the first look.
+ */
 static void refresh(ps_batcher *b, double now)
 {
-    uint64_t counts[PS_PROCS_NSTATES] = {0};
+    uint64_t counts[PS_PROCS_NSTATES] = {0}, evicted = 0;
     size_t active = 0;
-    for (size_t s = 0; s < b->procs.n; s++) {
+    for (size_t s = 0; s < b->procs.hi; s++) {
         const ps_proc_rec *r = &b->procs.rec[s];
+        if (!r->used) continue;
+        if (idle(b, r, now) && (!r->accepted || ps_scorer_forget(b->sc, (uint32_t)s) == 0)) {
+            ps_procs_remove(&b->procs, (uint32_t)s);
+            evicted++;
+            continue;
+        }
         if (!r->accepted) continue;
         if (now - r->last_seen > b->cfg.stale_after) {
             counts[PS_PROCS_STALE]++;
@@ -170,7 +195,156 @@ static void refresh(ps_batcher *b, double now)
     ps_serve_metrics *m = b->cfg.metrics;
     pthread_mutex_lock(&m->mu);
     memcpy(m->processors, counts, sizeof counts);
+    m->evicted += evicted;
     pthread_mutex_unlock(&m->mu);
+}
+
+/* ---- durability --------------------------------------------------------------- */
+
+/*
+ * What the server keeps of a processor beside its scorer state, as the
+ * snapshot's per-record blob: version, flags (1 accepted, 2 scored), id,
+ * last seq, last heartbeat time, latest score, PFP and top metric.
+ */
+enum { BLOB_VERSION = 1, BLOB_BYTES = 1 + 1 + 8 + 8 + 8 + 4 + 8 + 4 };
+
+static void blob_write(const ps_proc_rec *r, uint8_t *out)
+{
+    ps_wcur w = ps_wcur_init(out, BLOB_BYTES);
+    ps_w_u8(&w, BLOB_VERSION);
+    ps_w_u8(&w, (uint8_t)(r->accepted | r->scored << 1));
+    ps_w_u64(&w, r->id);
+    ps_w_u64(&w, r->last_seq);
+    ps_w_f64(&w, r->last_ts);
+    ps_w_f32(&w, r->latest.score);
+    ps_w_f64(&w, r->latest.pfp);
+    ps_w_u32(&w, (uint32_t)r->latest.top);
+}
+
+/* Write the state file; the previous one stays when this fails. 0 or an error. */
+static int snapshot(ps_batcher *b)
+{
+    const ps_procs *pp = &b->procs;
+    size_t n = 0;
+    for (size_t s = 0; s < pp->hi; s++)
+        n += pp->rec[s].used && pp->rec[s].accepted;
+    uint32_t *slots = malloc((n ? n : 1) * sizeof *slots);
+    uint8_t *blobs = malloc((n ? n : 1) * BLOB_BYTES);
+    const uint8_t **extra = malloc((n ? n : 1) * sizeof *extra);
+    size_t *extra_len = malloc((n ? n : 1) * sizeof *extra_len);
+    char err[512] = "out of memory for the snapshot";
+    double t0 = ps_serve_now();
+    int rc = PS_ENOMEM;
+    if (slots && blobs && extra && extra_len) {
+        size_t i = 0;
+        for (size_t s = 0; s < pp->hi; s++) {
+            if (!pp->rec[s].used || !pp->rec[s].accepted) continue;
+            slots[i] = (uint32_t)s;
+            blob_write(&pp->rec[s], blobs + i * BLOB_BYTES);
+            extra[i] = blobs + i * BLOB_BYTES;
+            extra_len[i] = BLOB_BYTES;
+            i++;
+        }
+        rc = ps_state_file_save(b->cfg.state_path, b->sc, n, slots, (const uint8_t *const *)extra,
+                                extra_len, err, sizeof err);
+    }
+    free(slots);
+    free(blobs);
+    free(extra);
+    free(extra_len);
+    double t1 = ps_serve_now();
+    ps_serve_metrics *m = b->cfg.metrics;
+    pthread_mutex_lock(&m->mu);
+    if (rc == 0) {
+        m->snapshots++;
+        m->snapshot_seconds = t1 - t0;
+        m->snapshot_processors = n;
+        m->snapshot_time = wall_clock();
+    } else {
+        m->snapshot_failures++;
+    }
+    pthread_mutex_unlock(&m->mu);
+    /* The operator must hear of it: the next restart would lose more. */
+    if (rc) fprintf(stderr, "preshift serve: snapshot failed, the previous one stays: %s\n", err);
+    b->next_snapshot = t1 + b->cfg.snapshot_every;
+    return rc;
+}
+
+typedef struct restore_ctx {
+    ps_batcher *b;
+    double now;
+    char why[200];
+} restore_ctx;
+
+/* One record of the state file: its blob back into the processor table. */
+static int restore_record(void *arg, uint32_t slot, const uint8_t *extra, size_t len)
+{
+    restore_ctx *ctx = arg;
+    ps_batcher *b = ctx->b;
+    if (len != BLOB_BYTES || extra[0] != BLOB_VERSION) {
+        snprintf(ctx->why, sizeof ctx->why, "server record of %zu bytes, version %u", len,
+                 len ? (unsigned)extra[0] : 0u);
+        return PS_EINVAL;
+    }
+    ps_rcur r = ps_rcur_init(extra + 1, len - 1);
+    uint8_t flags = ps_r_u8(&r);
+    uint64_t id = ps_r_u64(&r), seq = ps_r_u64(&r);
+    double ts = ps_r_f64(&r);
+    float score = ps_r_f32(&r);
+    double pfp = ps_r_f64(&r);
+    int32_t top = ps_r_i32(&r);
+    if (!(flags & 1) || !isfinite(ts) || !isfinite(score) || score < 0 || !(pfp >= 0 && pfp <= 1) ||
+        top < -1 || top >= (int32_t)b->K) {
+        snprintf(ctx->why, sizeof ctx->why,
+                 "processor %llu: flags %u, time %g, score %g, PFP %g, top metric %d out of range",
+                 (unsigned long long)id, (unsigned)flags, ts, (double)score, pfp, (int)top);
+        return PS_EINVAL;
+    }
+    if (ps_procs_put(&b->procs, id, slot)) {
+        snprintf(ctx->why, sizeof ctx->why, "processor %llu appears twice", (unsigned long long)id);
+        return PS_EINVAL;
+    }
+    ps_proc_rec *rec = &b->procs.rec[slot];
+    rec->accepted = 1;
+    rec->scored = ps_scorer_proc_state(b->sc, slot) == PS_PROC_SCORED;
+    rec->last_seq = seq;
+    rec->last_ts = ts;
+    /* Silence is counted from the restart, not from before the outage. */
+    rec->last_seen = ctx->now;
+    if (rec->scored)
+        rec->latest = (ps_proto_result){
+            .id = id, .score = score, .pfp = pfp, .top = top, .state = PS_PROTO_STATE_SCORED};
+    return 0;
+}
+
+/*
+ * Restore the state file, then write it back at once: a path that cannot
+ * be written should stop the start, not the first snapshot an hour later.
+ */
+static int restore(ps_batcher *b, char *err, size_t errlen)
+{
+    restore_ctx ctx = {.b = b, .now = ps_serve_now()};
+    char msg[512];
+    int rc = ps_state_file_load(b->cfg.state_path, b->sc, restore_record, &ctx, &b->restored, msg,
+                                sizeof msg);
+    if (rc) {
+        const char *hint = rc == PS_STATE_EMISMATCH
+                               ? "start with the model and options that wrote it, or move it away "
+                                 "to start empty"
+                               : "move it away to start empty";
+        return ps_fail(err, errlen, rc, "%s%s%s\n(%s)", msg, ctx.why[0] ? ": " : "", ctx.why, hint);
+    }
+    ps_procs_restored(&b->procs);
+    ps_serve_metrics *m = b->cfg.metrics;
+    pthread_mutex_lock(&m->mu);
+    m->restored = b->restored.records;
+    pthread_mutex_unlock(&m->mu);
+    if (snapshot(b)) {
+        snprintf(err, errlen, "cannot write the state file %s (the message above says why)",
+                 b->cfg.state_path);
+        return -1;
+    }
+    return 0;
 }
 
 /*
@@ -375,9 +549,12 @@ static void loop(ps_batcher *b)
             continue;
         }
         if (now >= b->next_refresh) refresh(b, now);
+        if (b->cfg.state_path && now >= b->next_snapshot) snapshot(b);
         pthread_mutex_lock(&b->mu);
         if (b->head || b->stop) continue;
-        wait_until(b, b->count ? b->first_queued + b->cfg.batch_delay : b->next_refresh);
+        double deadline = b->count ? b->first_queued + b->cfg.batch_delay : b->next_refresh;
+        if (b->cfg.state_path && b->next_snapshot < deadline) deadline = b->next_snapshot;
+        wait_until(b, deadline);
     }
     pthread_mutex_unlock(&b->mu);
     /* Nothing more is submitted once stop is set: these lists are all. */
@@ -385,6 +562,7 @@ static void loop(ps_batcher *b)
     fail_list(b, b->pending);
     b->in_tick = b->in_tick_tail = b->pending = b->pending_tail = NULL;
     b->count = 0;
+    if (b->cfg.state_path) snapshot(b);
 }
 
 static int setup(ps_batcher *b, char *err, size_t errlen)
@@ -410,7 +588,7 @@ static int setup(ps_batcher *b, char *err, size_t errlen)
     b->records = malloc(P * sizeof *b->records);
     if (!b->t_procs || !b->t_idx || !b->t_ts || !b->t_x || !b->t_out || !b->t_item || !b->records)
         goto oom;
-    return 0;
+    return b->cfg.state_path ? restore(b, err, errlen) : 0;
 oom:
     snprintf(err, errlen, "out of memory for %zu processors", P);
     return -1;

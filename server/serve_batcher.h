@@ -25,6 +25,11 @@
  * holds --max-batch heartbeats. Then ps_scorer_tick runs once, every request
  * in it is completed, and the scored records are handed to `publish`.
  *
+ * The scoring thread also owns durability: it restores the state file
+ * before it reports started, snapshots every processor (with its id, last
+ * seq and time, latest result) every snapshot_every seconds and once more
+ * when stopped, and forgets processors silent for evict_after seconds.
+ *
  * Callbacks (done, publish) run on the scoring thread and must not block.
  */
 #ifndef PRESHIFT_SERVE_BATCHER_H
@@ -34,6 +39,7 @@
 #include "core/scorer.h"
 #include "serve_metrics.h"
 #include "server/protocol.h"
+#include "server/state_file.h"
 
 #include <stdint.h>
 
@@ -70,6 +76,9 @@ typedef struct ps_batcher_config {
     size_t max_batch, max_queue;
     double batch_delay, stale_after; /* seconds */
     uint64_t seed;                   /* keys the processor table's hash */
+    const char *state_path;          /* snapshot file, NULL = none */
+    double snapshot_every;           /* seconds between snapshots */
+    double evict_after;              /* seconds of silence before eviction, 0 = never */
     ps_serve_metrics *metrics;
     ps_batch_done_fn done;
     ps_batch_publish_fn publish; /* may be NULL */
@@ -83,6 +92,13 @@ typedef struct ps_batcher ps_batcher;
  * the scorer. NULL with the reason in err when anything fails.
  */
 ps_batcher *ps_batcher_start(const ps_batcher_config *cfg, char *err, size_t errlen);
+
+/*
+ * What the scoring thread restored from cfg->state_path before it started
+ * (info.found = 0: there was no file). A file that cannot be restored (torn,
+ * corrupt, from another configuration) stops ps_batcher_start instead.
+ */
+ps_state_load_info ps_batcher_restored(const ps_batcher *b);
 
 /* "cpu (avx2)" and the like, for info replies. */
 const char *ps_batcher_backend(const ps_batcher *b);

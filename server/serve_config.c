@@ -15,6 +15,7 @@
 #include "server/protocol.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,9 @@ void ps_serve_config_default(ps_serve_config *c)
     c->max_queue = 262144;
     c->batch_delay = 0.005;
     c->stale_after = 30;
+    snprintf(c->state, sizeof c->state, "off");
+    c->snapshot_every = 60;
+    c->evict_after = 3600;
     c->backend = PS_BACKEND_DEFAULT;
     c->threads = 0;
     c->scorer = ps_scorer_default_config();
@@ -77,6 +81,41 @@ static int parse_bool(const char *flag, const char *v, int *out, char *err, size
     return -1;
 }
 
+/* The server's own options; every other one is the scorer's (see apply). */
+typedef enum { OPT_STR, OPT_LONG, OPT_SECONDS, OPT_MS, OPT_BACKEND } opt_kind;
+
+typedef struct option {
+    const char *flag;
+    opt_kind kind;
+    size_t offset; /* of the field in ps_serve_config */
+    double lo, hi; /* range of a number, in the flag's unit */
+} option;
+
+#define FIELD(f) offsetof(ps_serve_config, f)
+static const option options[] = {
+    {"--listen", OPT_STR, FIELD(listen), 0, 0},
+    {"--publish", OPT_STR, FIELD(publish), 0, 0},
+    {"--http", OPT_STR, FIELD(http), 0, 0},
+    {"--tls-cert", OPT_STR, FIELD(tls_cert), 0, 0},
+    {"--tls-key", OPT_STR, FIELD(tls_key), 0, 0},
+    {"--tls-ca", OPT_STR, FIELD(tls_ca), 0, 0},
+    {"--model", OPT_STR, FIELD(model), 0, 0},
+    {"--state", OPT_STR, FIELD(state), 0, 0},
+    {"--metrics", OPT_LONG, FIELD(metrics), 1, PS_PROTO_MAX_K},
+    {"--max-processors", OPT_LONG, FIELD(max_processors), 1, 10000000},
+    {"--warmup", OPT_LONG, FIELD(warmup), 16, 100000},
+    {"--contexts", OPT_LONG, FIELD(contexts), 1, 65536},
+    {"--max-batch", OPT_LONG, FIELD(max_batch), 1, 1L << 24},
+    {"--max-queue", OPT_LONG, FIELD(max_queue), 1, 1L << 28},
+    {"--threads", OPT_LONG, FIELD(threads), 0, 64},
+    {"--batch-delay", OPT_MS, FIELD(batch_delay), 0, 60000},
+    {"--stale-after", OPT_SECONDS, FIELD(stale_after), 0.001, 1e9},
+    {"--snapshot-every", OPT_SECONDS, FIELD(snapshot_every), 0.01, 1e9},
+    {"--evict-after", OPT_SECONDS, FIELD(evict_after), 0, 1e9},
+    {"--backend", OPT_BACKEND, FIELD(backend), 0, 0},
+};
+#undef FIELD
+
 /*
  * Apply option `flag` (with its leading dashes) and its value (NULL when
  * absent). Returns 2 when the value was used, 1 for a flag without one,
@@ -89,15 +128,10 @@ static int apply(ps_serve_config *c, const char *flag, const char *v, char *err,
         return 1;
     }
     if (!strcmp(flag, "--history")) return 0;
-    static const char *const str_flags[] = {
-        "--listen",   "--publish",   "--http",      "--tls-cert",       "--tls-key",
-        "--tls-ca",   "--model",     "--metrics",   "--max-processors", "--warmup",
-        "--contexts", "--max-batch", "--max-queue", "--batch-delay",    "--stale-after",
-        "--backend",  "--threads"};
-    size_t which = 0, count = sizeof str_flags / sizeof str_flags[0];
-    while (which < count && strcmp(flag, str_flags[which]))
-        which++;
-    if (which == count) {
+    const option *o = NULL;
+    for (size_t i = 0; i < sizeof options / sizeof options[0] && !o; i++)
+        if (!strcmp(flag, options[i].flag)) o = &options[i];
+    if (!o) {
         /* The scorer's tuning options, shared with `preshift score`. */
         char *argv[2] = {(char *)flag, (char *)v};
         int i = 0;
@@ -112,69 +146,26 @@ static int apply(ps_serve_config *c, const char *flag, const char *v, char *err,
         snprintf(err, errlen, "%s needs a value", flag);
         return -1;
     }
+    char *field = (char *)c + o->offset;
     long l = 0;
     double x = 0;
     int bad = 0;
-    switch (which) {
-    case 0:
-        bad = copy_str(flag, c->listen, v, err, errlen);
+    switch (o->kind) {
+    case OPT_STR:
+        bad = copy_str(flag, field, v, err, errlen);
         break;
-    case 1:
-        bad = copy_str(flag, c->publish, v, err, errlen);
+    case OPT_LONG:
+        bad = ps_parse_long(flag, v, (long)o->lo, (long)o->hi, &l, err, errlen);
+        if (!bad) memcpy(field, &l, sizeof l);
         break;
-    case 2:
-        bad = copy_str(flag, c->http, v, err, errlen);
+    case OPT_SECONDS:
+    case OPT_MS:
+        bad = ps_parse_double(flag, v, o->lo, o->hi, &x, err, errlen);
+        if (o->kind == OPT_MS) x /= 1000;
+        if (!bad) memcpy(field, &x, sizeof x);
         break;
-    case 3:
-        bad = copy_str(flag, c->tls_cert, v, err, errlen);
-        break;
-    case 4:
-        bad = copy_str(flag, c->tls_key, v, err, errlen);
-        break;
-    case 5:
-        bad = copy_str(flag, c->tls_ca, v, err, errlen);
-        break;
-    case 6:
-        bad = copy_str(flag, c->model, v, err, errlen);
-        break;
-    case 7:
-        bad = ps_parse_long(flag, v, 1, PS_PROTO_MAX_K, &l, err, errlen);
-        c->metrics = l;
-        break;
-    case 8:
-        bad = ps_parse_long(flag, v, 1, 10000000, &l, err, errlen);
-        c->max_processors = l;
-        break;
-    case 9:
-        bad = ps_parse_long(flag, v, 16, 100000, &l, err, errlen);
-        c->warmup = l;
-        break;
-    case 10:
-        bad = ps_parse_long(flag, v, 1, 65536, &l, err, errlen);
-        c->contexts = l;
-        break;
-    case 11:
-        bad = ps_parse_long(flag, v, 1, 1L << 24, &l, err, errlen);
-        c->max_batch = l;
-        break;
-    case 12:
-        bad = ps_parse_long(flag, v, 1, 1L << 28, &l, err, errlen);
-        c->max_queue = l;
-        break;
-    case 13:
-        bad = ps_parse_double(flag, v, 0, 60000, &x, err, errlen);
-        c->batch_delay = x / 1000;
-        break;
-    case 14:
-        bad = ps_parse_double(flag, v, 0.001, 1e9, &x, err, errlen);
-        c->stale_after = x;
-        break;
-    case 15:
+    case OPT_BACKEND:
         bad = ps_parse_backend(flag, v, &c->backend, err, errlen);
-        break;
-    default:
-        bad = ps_parse_long(flag, v, 0, 64, &l, err, errlen);
-        c->threads = l;
         break;
     }
     return bad ? -1 : 2;
@@ -308,6 +299,13 @@ int ps_serve_config_check(const ps_serve_config *c, char *err, size_t errlen)
                  "https:// address");
         return -1;
     }
+    if (c->evict_after > 0 && c->evict_after < c->stale_after) {
+        snprintf(err, errlen,
+                 "--evict-after %g is shorter than --stale-after %g: a processor would be "
+                 "forgotten before it counts as stale (0 turns eviction off)",
+                 c->evict_after, c->stale_after);
+        return -1;
+    }
     const ps_scorer_config *sc = &c->scorer;
     size_t need = ps_arima_min_window(sc->arima_p, sc->arima_d, sc->arima_q);
     if (sc->lstm_weight < 1 && (size_t)c->warmup < need) {
@@ -344,6 +342,13 @@ void ps_serve_config_print(const ps_serve_config *c, FILE *out)
     fprintf(out, "  max-queue       = %ld\n", c->max_queue);
     fprintf(out, "  batch-delay     = %g\n", c->batch_delay * 1000);
     fprintf(out, "  stale-after     = %g\n", c->stale_after);
+    fprintf(out, "  state           = %s\n",
+            strcmp(c->state, "off") ? c->state : "off (nothing survives a restart)");
+    fprintf(out, "  snapshot-every  = %g\n", c->snapshot_every);
+    if (c->evict_after > 0)
+        fprintf(out, "  evict-after     = %g\n", c->evict_after);
+    else
+        fprintf(out, "  evict-after     = 0 (never)\n");
     fprintf(out, "  backend         = %s\n",
             c->backend == PS_BACKEND_CPU    ? "cpu"
             : c->backend == PS_BACKEND_CUDA ? "cuda"
@@ -404,6 +409,12 @@ void ps_serve_usage(FILE *out)
             "                         heartbeat was queued (default %g)\n"
             "  --stale-after S        seconds without a heartbeat before a processor counts\n"
             "                         as stale (default %g)\n"
+            "  --state FILE           snapshot of every processor's state: restored at start,\n"
+            "                         saved every --snapshot-every seconds and at SIGTERM,\n"
+            "                         or off (default %s)\n"
+            "  --snapshot-every S     seconds between snapshots (default %g)\n"
+            "  --evict-after S        forget a processor silent for S seconds, freeing its\n"
+            "                         slot; 0 = never (default %g)\n"
             "  --backend NAME         kernel backend, cpu or cuda (default: the build's, %s)\n"
             "  --threads N            kernel threads, 0 = all cores (default %ld)\n"
             "  -q, --quiet            print nothing but errors (default: print the\n"
@@ -426,6 +437,7 @@ void ps_serve_usage(FILE *out)
             "                         (default %g)\n",
             d.listen, d.publish, d.http, PRESHIFT_SOURCE_DIR, PS_PROTO_MAX_K, d.max_processors,
             d.warmup, d.contexts, d.max_batch, d.max_queue, d.batch_delay * 1000, d.stale_after,
+            d.state, d.snapshot_every, d.evict_after,
             ps_backend_default_kind() == PS_BACKEND_CUDA ? "cuda" : "cpu", d.threads,
             (double)s->lstm_weight, s->arima_p, s->arima_d, s->arima_q, (double)s->smoothing,
             (double)s->drift_rate, (double)s->residual_floor, (double)s->unstable_pfp,

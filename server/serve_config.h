@@ -27,15 +27,18 @@ typedef struct ps_serve_config {
     char tls_key[PS_SERVE_STR_MAX];
     char tls_ca[PS_SERVE_STR_MAX]; /* "" = clients need no certificate */
     char model[PS_SERVE_STR_MAX];  /* "" = $PRESHIFT_MODEL, else the source tree's default */
+    char state[PS_SERVE_STR_MAX];  /* snapshot file, "off" = none */
 
-    long metrics;        /* K; 0 = the model's (a multivariate model fixes K) */
-    long max_processors; /* scorer slots */
-    long warmup;         /* ticks kept per processor before it is scored */
-    long contexts;       /* REP contexts: requests in flight at once */
-    long max_batch;      /* heartbeats per tick */
-    long max_queue;      /* heartbeats waiting for a tick before `busy` */
-    double batch_delay;  /* seconds from the first queued heartbeat to the tick */
-    double stale_after;  /* seconds without a heartbeat before a processor is stale */
+    long metrics;          /* K; 0 = the model's (a multivariate model fixes K) */
+    long max_processors;   /* scorer slots */
+    long warmup;           /* ticks kept per processor before it is scored */
+    long contexts;         /* REP contexts: requests in flight at once */
+    long max_batch;        /* heartbeats per tick */
+    long max_queue;        /* heartbeats waiting for a tick before `busy` */
+    double batch_delay;    /* seconds from the first queued heartbeat to the tick */
+    double stale_after;    /* seconds without a heartbeat before a processor is stale */
+    double snapshot_every; /* seconds between snapshots of the state file */
+    double evict_after;    /* seconds of silence before a processor is forgotten; 0 = never */
 
     ps_backend_kind backend;
     long threads;

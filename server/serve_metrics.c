@@ -156,7 +156,28 @@ void ps_serve_metrics_render(ps_serve_metrics *m, FILE *out)
     header(out, "preshift_publish_failures_total", "counter",
            "PUB messages that could not be sent (their records are a gap on the stream)");
     fprintf(out, "preshift_publish_failures_total %llu\n", (unsigned long long)m->publish_failures);
-    header(out, "preshift_ready", "gauge", "1 when the model is loaded and scoring");
+    header(out, "preshift_evicted_processors_total", "counter",
+           "Processors forgotten after --evict-after seconds of silence (slot freed)");
+    fprintf(out, "preshift_evicted_processors_total %llu\n", (unsigned long long)m->evicted);
+    header(out, "preshift_restored_processors", "gauge",
+           "Processors restored from the state file at start");
+    fprintf(out, "preshift_restored_processors %llu\n", (unsigned long long)m->restored);
+    header(out, "preshift_snapshots_total", "counter", "State snapshots written");
+    fprintf(out, "preshift_snapshots_total %llu\n", (unsigned long long)m->snapshots);
+    header(out, "preshift_snapshot_failures_total", "counter",
+           "State snapshots that failed (the previous file stays)");
+    fprintf(out, "preshift_snapshot_failures_total %llu\n",
+            (unsigned long long)m->snapshot_failures);
+    header(out, "preshift_snapshot_duration_seconds", "gauge",
+           "Time the last snapshot held the scoring thread");
+    fprintf(out, "preshift_snapshot_duration_seconds %.6f\n", m->snapshot_seconds);
+    header(out, "preshift_snapshot_processors", "gauge", "Processors in the last snapshot");
+    fprintf(out, "preshift_snapshot_processors %llu\n", (unsigned long long)m->snapshot_processors);
+    header(out, "preshift_snapshot_timestamp_seconds", "gauge",
+           "Unix time of the last snapshot written, 0 before the first");
+    fprintf(out, "preshift_snapshot_timestamp_seconds %.3f\n", m->snapshot_time);
+    header(out, "preshift_ready", "gauge",
+           "1 when the model is loaded, the state restored and scoring");
     fprintf(out, "preshift_ready %d\n", m->ready && !m->stopping);
     pthread_mutex_unlock(&m->mu);
 }

@@ -45,8 +45,14 @@ typedef struct ps_serve_metrics {
     uint64_t processors[PS_PROCS_NSTATES]; /* gauge, refreshed by the scoring thread */
     uint64_t tick;                         /* last tick scored */
     uint64_t published_records, published_messages, publish_failures;
-    int ready;    /* model loaded (and, later, state restored) */
-    int stopping; /* shutting down */
+    uint64_t evicted;  /* processors forgotten after --evict-after */
+    uint64_t restored; /* gauge: processors restored at start */
+    uint64_t snapshots, snapshot_failures;
+    double snapshot_seconds;      /* gauge: duration of the last snapshot */
+    uint64_t snapshot_processors; /* gauge: processors in it */
+    double snapshot_time;         /* gauge: wall-clock time of the last good one, 0 = none */
+    int ready;                    /* model loaded and state restored */
+    int stopping;                 /* shutting down */
 } ps_serve_metrics;
 
 /* Monotonic clock, seconds. */
