@@ -9,6 +9,7 @@
  * through on a typo.
  */
 #include "bench/bench_kernels.h"
+#include "bench/bench_serve.h"
 #include "cli.h"
 #include "commands.h"
 
@@ -19,8 +20,10 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: preshift bench <benchmark> [options]\n\n"
                  "benchmarks:\n"
-                 "  kernels   the LSTM step against OpenBLAS sgemm and PyTorch's LSTMCell\n\n"
-                 "'preshift bench kernels --help' lists its options.\n");
+                 "  kernels   the LSTM step against OpenBLAS sgemm and PyTorch's LSTMCell\n"
+                 "  serve     the scoring server end to end: clients over tcp loopback\n\n"
+                 "'preshift bench kernels --help' and 'preshift bench serve --help' list\n"
+                 "their options.\n");
 }
 
 static void usage_kernels(FILE *out)
@@ -144,6 +147,104 @@ static int bench_kernels(int argc, char **argv)
     return ps_bench_kernels(&o, stdout, stderr);
 }
 
+static void usage_serve(FILE *out)
+{
+    ps_bench_serve_opts d;
+    ps_bench_serve_defaults(&d);
+    fprintf(out,
+            "usage: preshift bench serve [options]\n"
+            "\n"
+            "Starts a scoring server in this process (tcp loopback, the PUB stream on, HTTP\n"
+            "off, the shipped model) and loads it with client threads, each sending its\n"
+            "share of the processors' heartbeats as columnar requests, a window of requests\n"
+            "in flight. Every processor first goes through its warm-up (not measured); then\n"
+            "each run measures for --duration seconds, paced (every processor one heartbeat\n"
+            "per second) or as fast as the server answers. Reported: heartbeats and\n"
+            "processor-metric values scored per second, request latency percentiles (send\n"
+            "to reply, at the client), the end-to-end rate over the server's kernel-only\n"
+            "rate in the same run, and the server's time by stage.\n"
+            "\n"
+            "options:\n"
+            "  --processors LIST   processors per run, comma-separated (default "
+            "1000,10000,100000)\n"
+            "  --metrics K         metrics per heartbeat (default %ld)\n"
+            "  --mode MODE         paced, max or both (default both)\n"
+            "  --duration S        measured seconds per run (default %g)\n"
+            "  --clients N         client threads (default %ld)\n"
+            "  --request N         heartbeats per request (default %ld)\n"
+            "  --window N          requests in flight per client (default %ld)\n"
+            "  --warmup N          the server's --warmup (default %ld)\n"
+            "  --batch-delay MS    the server's --batch-delay (default %g)\n"
+            "  --threads N         kernel threads, 0 = all cores (default %ld)\n"
+            "  --backend KIND      cpu or cuda (default: the build's)\n"
+            "  --json              JSON lines on stdout, one per run: processors, metrics,\n"
+            "                      mode, heartbeats_per_s, values_per_s, p50_ms, p99_ms,\n"
+            "                      p999_ms, kernel_values_per_s, e2e_vs_kernels, and per\n"
+            "                      stage <stage>_s and <stage>_share\n"
+            "  -h, --help          this text\n"
+            "\n"
+            "Progress goes to stderr. Exit status: 0 done, 1 a run failed, 2 bad usage.\n",
+            d.metrics, d.duration, d.clients, d.request, d.window, d.warmup, d.batch_delay * 1000,
+            d.threads);
+}
+
+static int bench_serve(int argc, char **argv)
+{
+    ps_bench_serve_opts o;
+    ps_bench_serve_defaults(&o);
+    char err[256] = "";
+    int bad = 0;
+    for (int i = 1; i < argc && !bad; i++) {
+        const char *a = argv[i], *v;
+        double ms = 0;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage_serve(stdout);
+            return 0;
+        } else if (!strcmp(a, "--json")) {
+            o.json = 1;
+        } else if ((v = flag_value(argc, argv, &i, "--processors"))) {
+            int got = ps_parse_long_list("--processors", v, 1, 10000000, o.processors,
+                                         PS_BENCH_SERVE_MAX_LIST, err, sizeof err);
+            bad = got < 0;
+            if (!bad) o.n_processors = (size_t)got;
+        } else if ((v = flag_value(argc, argv, &i, "--metrics"))) {
+            bad = ps_parse_long("--metrics", v, 1, 256, &o.metrics, err, sizeof err);
+        } else if ((v = flag_value(argc, argv, &i, "--mode"))) {
+            o.pace = !strcmp(v, "paced")  ? PS_BENCH_PACED
+                     : !strcmp(v, "max")  ? PS_BENCH_MAX
+                     : !strcmp(v, "both") ? PS_BENCH_BOTH
+                                          : 0;
+            bad = o.pace == 0;
+            if (bad) snprintf(err, sizeof err, "--mode: '%s' is not paced, max or both", v);
+        } else if ((v = flag_value(argc, argv, &i, "--duration"))) {
+            bad = ps_parse_double("--duration", v, 0.1, 3600, &o.duration, err, sizeof err);
+        } else if ((v = flag_value(argc, argv, &i, "--clients"))) {
+            bad = ps_parse_long("--clients", v, 1, 256, &o.clients, err, sizeof err);
+        } else if ((v = flag_value(argc, argv, &i, "--request"))) {
+            bad = ps_parse_long("--request", v, 1, 65536, &o.request, err, sizeof err);
+        } else if ((v = flag_value(argc, argv, &i, "--window"))) {
+            bad = ps_parse_long("--window", v, 1, 256, &o.window, err, sizeof err);
+        } else if ((v = flag_value(argc, argv, &i, "--warmup"))) {
+            bad = ps_parse_long("--warmup", v, 21, 100000, &o.warmup, err, sizeof err);
+        } else if ((v = flag_value(argc, argv, &i, "--batch-delay"))) {
+            bad = ps_parse_double("--batch-delay", v, 0, 60000, &ms, err, sizeof err);
+            o.batch_delay = ms / 1000;
+        } else if ((v = flag_value(argc, argv, &i, "--threads"))) {
+            bad = ps_parse_long("--threads", v, 0, 64, &o.threads, err, sizeof err);
+        } else if ((v = flag_value(argc, argv, &i, "--backend"))) {
+            bad = ps_parse_backend("--backend", v, &o.backend, err, sizeof err) != 0;
+        } else {
+            snprintf(err, sizeof err, "unknown option '%s'", a);
+            bad = 1;
+        }
+    }
+    if (bad) {
+        fprintf(stderr, "preshift bench serve: %s\n(see 'preshift bench serve --help')\n", err);
+        return 2;
+    }
+    return ps_bench_serve(&o, stdout, stderr);
+}
+
 int ps_cmd_bench(int argc, char **argv)
 {
     if (argc < 2) {
@@ -156,6 +257,7 @@ int ps_cmd_bench(int argc, char **argv)
         return 0;
     }
     if (!strcmp(what, "kernels")) return bench_kernels(argc - 1, argv + 1);
+    if (!strcmp(what, "serve")) return bench_serve(argc - 1, argv + 1);
     fprintf(stderr, "preshift bench: unknown benchmark '%s'\n\n", what);
     usage(stderr);
     return 2;

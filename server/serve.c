@@ -154,20 +154,23 @@ static void batch_done(void *user, ps_batch_item *it, int code, const char *mess
 {
     (void)user;
     work *w = (work *)it;
-    ps_serve_metrics_latency(&w->srv->metrics, ps_serve_now() - w->received);
+    ps_serve *s = w->srv;
+    double received = w->received, t0 = ps_serve_now();
     if (code != PS_PROTO_OK) {
         reply_error(w, code, message ? message : ps_proto_code_name(code));
-        return;
+    } else {
+        ps_proto_score_reply r = {.tick = it->tick, .n = w->req.n, .results = it->results};
+        char err[256];
+        const uint64_t *id = w->req.has_id ? &w->req.id : NULL;
+        int rc = ps_proto_encode_score_reply(&w->out, id, &r, err, sizeof err);
+        if (rc != PS_PROTO_OK)
+            reply_error(w, PS_PROTO_E_INTERNAL, err);
+        else
+            send_out(w, rc);
     }
-    ps_proto_score_reply r = {.tick = it->tick, .n = w->req.n, .results = it->results};
-    char err[256];
-    const uint64_t *id = w->req.has_id ? &w->req.id : NULL;
-    int rc = ps_proto_encode_score_reply(&w->out, id, &r, err, sizeof err);
-    if (rc != PS_PROTO_OK) {
-        reply_error(w, PS_PROTO_E_INTERNAL, err);
-        return;
-    }
-    send_out(w, rc);
+    /* w may be receiving its next request already: only s is used now. */
+    double t1 = ps_serve_now();
+    ps_serve_metrics_reply(&s->metrics, t1 - received, t1 - t0);
 }
 
 /* The batcher's records of one tick, on the scoring thread. */
@@ -175,6 +178,7 @@ static void publish(void *user, uint64_t tick, double t, const ps_proto_record *
 {
     ps_serve *s = user;
     uint64_t msgs = 0, failures = 0;
+    double t0 = ps_serve_now();
     for (size_t at = 0; at < n; at += PS_PROTO_MAX_BATCH) {
         size_t m = n - at < PS_PROTO_MAX_BATCH ? n - at : PS_PROTO_MAX_BATCH;
         ps_proto_pub pub = {.run = s->run,
@@ -205,6 +209,7 @@ static void publish(void *user, uint64_t tick, double t, const ps_proto_record *
     s->metrics.published_records += n;
     s->metrics.published_messages += msgs;
     s->metrics.publish_failures += failures;
+    s->metrics.stage_seconds[PS_STAGE_PUBLISH] += ps_serve_now() - t0;
     pthread_mutex_unlock(&s->metrics.mu);
 }
 
@@ -218,7 +223,8 @@ static void on_request(work *w)
     char err[PS_PROTO_MAX_TEXT + 1];
     int rc = ps_proto_decode_request(nng_msg_body(msg), nng_msg_len(msg), &w->req, err, sizeof err);
     nng_msg_free(msg);
-    ps_serve_metrics_request(&s->metrics, rc == PS_PROTO_OK ? (int)w->req.op : PS_PROTO_OP_NONE);
+    ps_serve_metrics_request(&s->metrics, rc == PS_PROTO_OK ? (int)w->req.op : PS_PROTO_OP_NONE,
+                             ps_serve_now() - w->received);
     if (rc != PS_PROTO_OK) {
         reply_error(w, rc, err);
         return;
@@ -500,6 +506,17 @@ fail:
 int ps_serve_port(const ps_serve *s, ps_serve_endpoint which)
 {
     return s && (int)which >= 0 && which <= PS_SERVE_HTTP ? s->port[which] : 0;
+}
+
+void ps_serve_get_stats(ps_serve *s, ps_serve_stats *out)
+{
+    ps_serve_metrics *m = &s->metrics;
+    pthread_mutex_lock(&m->mu);
+    memcpy(out->stage_seconds, m->stage_seconds, sizeof out->stage_seconds);
+    out->batches = m->batches;
+    memcpy(out->heartbeats, m->heartbeats, sizeof out->heartbeats);
+    out->requests = m->requests[PS_PROTO_OP_SCORE];
+    pthread_mutex_unlock(&m->mu);
 }
 
 void ps_serve_state_note(const ps_serve *s, char *buf, size_t len)

@@ -7,6 +7,7 @@
 #define PRESHIFT_SERVE_H
 
 #include "serve_config.h"
+#include "serve_metrics.h"
 
 #include <stddef.h>
 
@@ -28,6 +29,15 @@ typedef enum ps_serve_endpoint {
 
 /* The TCP port an endpoint listens on (useful with port 0); 0 when not TCP or off. */
 int ps_serve_port(const ps_serve *s, ps_serve_endpoint which);
+
+/* Counters a benchmark reads in-process (the same as /metrics shows). */
+typedef struct ps_serve_stats {
+    double stage_seconds[PS_NSTAGES]; /* by PS_STAGE_* */
+    uint64_t batches;                 /* ticks scored */
+    uint64_t heartbeats[PS_PROTO_NSTATES];
+    uint64_t requests; /* score requests */
+} ps_serve_stats;
+void ps_serve_get_stats(ps_serve *s, ps_serve_stats *out);
 
 /* One line on the durable state: off, nothing restored, or what was restored. */
 void ps_serve_state_note(const ps_serve *s, char *buf, size_t len);

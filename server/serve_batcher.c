@@ -58,6 +58,8 @@ struct ps_batcher {
     uint64_t tick_no;                      /* last tick scored */
     size_t active;                         /* processors heard from within stale_after */
     double next_refresh, next_snapshot;
+    double in_callbacks;  /* seconds spent in done and publish, which serve.c counts */
+    double batch_seconds; /* batching work not yet added to the metrics */
     ps_state_load_info restored;
     /* The tick's arrays, one entry per heartbeat: at most one per processor. */
     uint32_t *t_procs, *t_idx;
@@ -155,7 +157,9 @@ static void complete(ps_batcher *b, ps_batch_item *it, int code, const char *mes
     b->queued_requests--;
     queue_gauges(b);
     pthread_mutex_unlock(&b->mu);
+    double t0 = ps_serve_now();
     b->cfg.done(b->cfg.user, it, code, message);
+    b->in_callbacks += ps_serve_now() - t0;
 }
 
 /* A processor silent for evict_after seconds and not waited for. */
@@ -196,6 +200,8 @@ static void refresh(ps_batcher *b, double now)
     pthread_mutex_lock(&m->mu);
     memcpy(m->processors, counts, sizeof counts);
     m->evicted += evicted;
+    m->stage_seconds[PS_STAGE_BATCH] += b->batch_seconds;
+    b->batch_seconds = 0;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -439,7 +445,7 @@ static void run_tick(ps_batcher *b)
     size_t n = b->count, nrec = 0;
     uint64_t warming = 0;
     char err[256] = "";
-    double t0 = ps_serve_now();
+    double start = ps_serve_now(), callbacks = b->in_callbacks, t0 = start;
     int rc = ps_scorer_tick(b->sc, n, b->t_procs, b->t_ts, b->t_x, b->t_out, err, sizeof err);
     double t1 = ps_serve_now();
     if (rc == 0) {
@@ -473,8 +479,11 @@ static void run_tick(ps_batcher *b)
             b->records[nrec++] = (ps_proto_record){
                 .id = rec->id, .ts = b->t_ts[p], .score = score, .pfp = pfp, .top = o->top_metric};
         }
-        if (b->cfg.publish && nrec)
+        if (b->cfg.publish && nrec) {
+            double p0 = ps_serve_now();
             b->cfg.publish(b->cfg.user, b->tick_no, wall_clock(), b->records, nrec);
+            b->in_callbacks += ps_serve_now() - p0;
+        }
     }
     ps_serve_metrics *m = b->cfg.metrics;
     pthread_mutex_lock(&m->mu);
@@ -485,6 +494,7 @@ static void run_tick(ps_batcher *b)
         m->heartbeats[PS_PROTO_STATE_WARMING_UP] += warming;
         ps_histogram_observe(&m->batch_size, (double)n);
         ps_histogram_observe(&m->tick_seconds, t1 - t0);
+        m->stage_seconds[PS_STAGE_SCORE] += t1 - t0;
     }
     pthread_mutex_unlock(&m->mu);
     /* Before the replies, so that a client's next info sees its processors. */
@@ -499,6 +509,7 @@ static void run_tick(ps_batcher *b)
         complete(b, it, rc ? PS_PROTO_E_INTERNAL : PS_PROTO_OK, rc ? err : NULL);
         it = next;
     }
+    b->batch_seconds += ps_serve_now() - start - (t1 - t0) - (b->in_callbacks - callbacks);
 }
 
 static int should_close(const ps_batcher *b, double now)
@@ -541,8 +552,10 @@ static void loop(ps_batcher *b)
         }
         if (b->stop) break;
         pthread_mutex_unlock(&b->mu);
+        double a0 = ps_serve_now(), callbacks = b->in_callbacks;
         admit_pending(b);
         double now = ps_serve_now();
+        b->batch_seconds += now - a0 - (b->in_callbacks - callbacks);
         if (b->count && should_close(b, now)) {
             run_tick(b);
             pthread_mutex_lock(&b->mu);

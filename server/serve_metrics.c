@@ -44,11 +44,14 @@ void ps_histogram_observe(ps_histogram *h, double x)
     h->sum += x;
 }
 
-void ps_serve_metrics_request(ps_serve_metrics *m, int op)
+const char *const ps_stage_names[PS_NSTAGES] = {"decode", "batch", "score", "reply", "publish"};
+
+void ps_serve_metrics_request(ps_serve_metrics *m, int op, double decode_seconds)
 {
     if (op < 0 || op > PS_PROTO_OP_PUB) op = PS_PROTO_OP_NONE;
     pthread_mutex_lock(&m->mu);
     m->requests[op]++;
+    m->stage_seconds[PS_STAGE_DECODE] += decode_seconds;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -60,10 +63,11 @@ void ps_serve_metrics_error(ps_serve_metrics *m, int code)
     pthread_mutex_unlock(&m->mu);
 }
 
-void ps_serve_metrics_latency(ps_serve_metrics *m, double seconds)
+void ps_serve_metrics_reply(ps_serve_metrics *m, double latency, double reply_seconds)
 {
     pthread_mutex_lock(&m->mu);
-    ps_histogram_observe(&m->latency, seconds);
+    ps_histogram_observe(&m->latency, latency);
+    m->stage_seconds[PS_STAGE_REPLY] += reply_seconds;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -133,6 +137,13 @@ void ps_serve_metrics_render(ps_serve_metrics *m, FILE *out)
               &m->tick_seconds);
     histogram(out, "preshift_scoring_latency_seconds",
               "Score request received to reply sent, queueing and batching included", &m->latency);
+
+    header(out, "preshift_stage_seconds_total", "counter",
+           "Time spent per stage: decode (nng threads), batch, score (kernels), reply "
+           "(encode and send), publish");
+    for (int s = 0; s < PS_NSTAGES; s++)
+        fprintf(out, "preshift_stage_seconds_total{stage=\"%s\"} %.6f\n", ps_stage_names[s],
+                m->stage_seconds[s]);
 
     header(out, "preshift_queue_depth", "gauge",
            "Heartbeats accepted and waiting for their tick or reply");

@@ -27,6 +27,22 @@ typedef struct ps_histogram {
     double sum;
 } ps_histogram;
 
+/*
+ * Where the server's time goes, summed over requests and ticks: decoding
+ * requests (on nng's threads), batching (admitting heartbeats into ticks and
+ * handing results back), scoring (the scorer's tick: the kernels), encoding
+ * and sending replies, and publishing the stream.
+ */
+enum {
+    PS_STAGE_DECODE = 0,
+    PS_STAGE_BATCH = 1,
+    PS_STAGE_SCORE = 2,
+    PS_STAGE_REPLY = 3,
+    PS_STAGE_PUBLISH = 4,
+    PS_NSTAGES = 5
+};
+extern const char *const ps_stage_names[PS_NSTAGES];
+
 /* Processor states counted for info and /metrics. */
 enum { PS_PROCS_WARMING = 0, PS_PROCS_SCORED = 1, PS_PROCS_STALE = 2, PS_PROCS_NSTATES = 3 };
 
@@ -45,6 +61,7 @@ typedef struct ps_serve_metrics {
     uint64_t processors[PS_PROCS_NSTATES]; /* gauge, refreshed by the scoring thread */
     uint64_t tick;                         /* last tick scored */
     uint64_t published_records, published_messages, publish_failures;
+    double stage_seconds[PS_NSTAGES];
     uint64_t evicted;  /* processors forgotten after --evict-after */
     uint64_t restored; /* gauge: processors restored at start */
     uint64_t snapshots, snapshot_failures;
@@ -61,9 +78,11 @@ double ps_serve_now(void);
 int ps_serve_metrics_init(ps_serve_metrics *m);
 void ps_serve_metrics_destroy(ps_serve_metrics *m);
 
-void ps_serve_metrics_request(ps_serve_metrics *m, int op);
+/* A request received and decoded (or not) in decode_seconds. */
+void ps_serve_metrics_request(ps_serve_metrics *m, int op, double decode_seconds);
 void ps_serve_metrics_error(ps_serve_metrics *m, int code);
-void ps_serve_metrics_latency(ps_serve_metrics *m, double seconds);
+/* A score request answered: its latency and the time its reply took to build and send. */
+void ps_serve_metrics_reply(ps_serve_metrics *m, double latency, double reply_seconds);
 
 /* Adds x to h; the caller holds m->mu. */
 void ps_histogram_observe(ps_histogram *h, double x);
