@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 void ps_bench_serve_defaults(ps_bench_serve_opts *o)
@@ -290,6 +291,7 @@ typedef struct result {
     uint64_t requests, scored, errors, batches;
     double stage[PS_NSTAGES];
     double kernel_values_per_s;
+    double stop_s, state_mb; /* with state_dir: the stop (its snapshot) and the file */
 } result;
 
 static int cmp_double(const void *a, const void *b)
@@ -326,6 +328,11 @@ static int run_one(const ps_bench_serve_opts *o, long N, int paced, result *res,
     cfg.contexts = lanes > 64 ? lanes : 64;
     if (cfg.max_queue < lanes * o->request) cfg.max_queue = lanes * o->request;
     cfg.quiet = 1;
+    if (o->state_dir) {
+        snprintf(cfg.state, sizeof cfg.state, "%s/bench-serve-%ld.state", o->state_dir, N);
+        cfg.snapshot_every = 1e9; /* at start (empty) and at stop only */
+        remove(cfg.state);
+    }
     char msg[1024];
     ps_serve *s = ps_serve_start(&cfg, msg, sizeof msg);
     if (!s) {
@@ -417,7 +424,16 @@ static int run_one(const ps_bench_serve_opts *o, long N, int paced, result *res,
         client_close(&cl[i]);
     free(cl);
     pthread_barrier_destroy(&run.barrier);
+    double s0 = bench_now();
     ps_serve_stop(s);
+    res->stop_s = bench_now() - s0;
+    struct stat st;
+    if (o->state_dir && stat(cfg.state, &st) == 0) {
+        res->state_mb = (double)st.st_size / 1e6;
+        fprintf(err, "  state of %ld processors: %.1f MB, stop with its snapshot %.2f s\n", N,
+                res->state_mb, res->stop_s);
+        remove(cfg.state);
+    }
     return rc;
 }
 
@@ -439,6 +455,7 @@ static void print_json(FILE *out, const ps_bench_serve_opts *o, const result *r)
             (unsigned long long)r->errors, (unsigned long long)r->batches, r->heartbeats_per_s,
             r->values_per_s, r->p50, r->p99, r->p999, r->kernel_values_per_s,
             r->kernel_values_per_s > 0 ? r->values_per_s / r->kernel_values_per_s : 0.0);
+    if (o->state_dir) fprintf(out, ",\"state_mb\":%.3f,\"stop_s\":%.3f", r->state_mb, r->stop_s);
     for (int k = 0; k < PS_NSTAGES; k++)
         fprintf(out, ",\"%s_s\":%.4f,\"%s_share\":%.3f", ps_stage_names[k], r->stage[k],
                 ps_stage_names[k], total > 0 ? r->stage[k] / total : 0.0);

@@ -41,6 +41,7 @@ typedef struct ps_bench_serve_opts {
     double batch_delay; /* the server's --batch-delay, seconds */
     ps_bench_pace pace;
     ps_backend_kind backend;
+    const char *state_dir; /* NULL, or snapshot each run's state there at stop and time it */
     int json;
 } ps_bench_serve_opts;
 

@@ -177,6 +177,8 @@ static void usage_serve(FILE *out)
             "  --batch-delay MS    the server's --batch-delay (default %g)\n"
             "  --threads N         kernel threads, 0 = all cores (default %ld)\n"
             "  --backend KIND      cpu or cuda (default: the build's)\n"
+            "  --state DIR         give each run's server a state file in DIR and time its\n"
+            "                      stop, which writes the snapshot (JSON: state_mb, stop_s)\n"
             "  --json              JSON lines on stdout, one per run: processors, metrics,\n"
             "                      mode, heartbeats_per_s, values_per_s, p50_ms, p99_ms,\n"
             "                      p999_ms, kernel_values_per_s, e2e_vs_kernels, and per\n"
@@ -233,6 +235,10 @@ static int bench_serve(int argc, char **argv)
             bad = ps_parse_long("--threads", v, 0, 64, &o.threads, err, sizeof err);
         } else if ((v = flag_value(argc, argv, &i, "--backend"))) {
             bad = ps_parse_backend("--backend", v, &o.backend, err, sizeof err) != 0;
+        } else if ((v = flag_value(argc, argv, &i, "--state"))) {
+            if (!*v) snprintf(err, sizeof err, "--state needs a directory");
+            bad = !*v;
+            o.state_dir = v;
         } else {
             snprintf(err, sizeof err, "unknown option '%s'", a);
             bad = 1;

@@ -59,6 +59,12 @@ while IFS= read -r line; do
         fail "p50 above p99: $line"
 done <"$tmp/out"
 
+# --state: the stop writes a snapshot of every processor, and says how big.
+"$bin" bench serve --processors 40 --metrics 2 --mode max --duration 0.3 --state "$tmp" \
+    --json >"$tmp/state.json" 2>"$tmp/err" || fail "bench serve --state: $(cat "$tmp/err")"
+is_positive "$(field "$(cat "$tmp/state.json")" state_mb)" || fail "no state_mb: $(cat "$tmp/state.json")"
+[ -z "$(ls "$tmp"/*.state 2>/dev/null)" ] || fail "the state file was left behind"
+
 "$bin" bench serve --mode sometimes >/dev/null 2>"$tmp/err"
 [ $? -eq 2 ] && grep -q -- "--mode" "$tmp/err" || fail "bad --mode not refused: $(cat "$tmp/err")"
 "$bin" bench serve --warmup 5 >/dev/null 2>"$tmp/err"
