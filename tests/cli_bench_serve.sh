@@ -28,7 +28,7 @@ is_positive() {
     awk -v v="$1" 'BEGIN { exit !(v ~ /^[0-9.eE+-]+$/ && v + 0 > 0) }'
 }
 
-"$bin" bench serve --processors 50,300 --metrics 3 --clients 2 --request 64 --window 2 \
+"$bin" bench serve --backend cpu --processors 50,300 --metrics 3 --clients 2 --request 64 --window 2 \
     --duration 1.5 --json >"$tmp/out" 2>"$tmp/err"
 rc=$?
 [ $rc -eq 0 ] || fail "bench serve exited $rc: $(cat "$tmp/err")"
@@ -60,7 +60,7 @@ while IFS= read -r line; do
 done <"$tmp/out"
 
 # --state: the stop writes a snapshot of every processor, and says how big.
-"$bin" bench serve --processors 40 --metrics 2 --mode max --duration 0.3 --state "$tmp" \
+"$bin" bench serve --backend cpu --processors 40 --metrics 2 --mode max --duration 0.3 --state "$tmp" \
     --json >"$tmp/state.json" 2>"$tmp/err" || fail "bench serve --state: $(cat "$tmp/err")"
 is_positive "$(field "$(cat "$tmp/state.json")" state_mb)" || fail "no state_mb: $(cat "$tmp/state.json")"
 [ -z "$(ls "$tmp"/*.state 2>/dev/null)" ] || fail "the state file was left behind"
