@@ -52,7 +52,7 @@ typedef struct ps_backend ps_backend;
 /* Returns NULL and writes a reason into err (if not NULL) on failure. */
 ps_backend *ps_backend_init(const ps_backend_params *params, char *err, size_t errlen);
 void ps_backend_free(ps_backend *be);
-/* "cpu", "cuda", or "cuda (cpu fallback)" and the like: for logs. */
+/* "cpu" or "cuda": for logs. */
 const char *ps_backend_name(const ps_backend *be);
 /* The vector code the CPU paths run: "avx512", "avx2" or "portable". */
 const char *ps_backend_isa(const ps_backend *be);

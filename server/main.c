@@ -23,6 +23,7 @@ static const command commands[] = {
     {"calibrate", ps_cmd_calibrate, "fit the score-to-PFP map on labelled incidents"},
     {"bench", ps_cmd_bench, "benchmark the kernels against OpenBLAS and PyTorch"},
     {"serve", ps_cmd_serve, "the scoring server: heartbeats in over nng, scores out"},
+    {"agent", ps_cmd_agent, "send this machine's metrics to the scoring server as heartbeats"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# cli_agent.sh - `preshift agent` as a process: --help documents every flag,
+# bad flags exit 2, an agent against a real `preshift serve` (ipc:// in a
+# temporary directory) prints warming_up lines and then scored lines with a
+# PFP and a top metric, --pid measures one process, SIGTERM stops it cleanly,
+# and an agent whose server is not there reports the failures on stderr and
+# exits 1 without crashing, one that starts before its server gets answers
+# once the server is up. Nothing is left running.
+# Usage: bash cli_agent.sh <path-to-preshift> <source-dir>
+set -u
+bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+src=$2
+export PRESHIFT_MODEL="$src/models/default.psm"
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+serve=("$bin" serve)
+if ! "$bin" version >/dev/null 2>&1; then
+  echo "the build's default backend is unusable here: serving with --backend cpu"
+  serve+=(--backend cpu)
+fi
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+
+expect() {
+  local code=$1 pattern=$2; shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  [ "$rc" -eq "$code" ] || fail "exit $rc, expected $code: $*: $(cat "$tmp/err")"
+  [ -z "$pattern" ] || grep -Eq -- "$pattern" "$tmp/err" ||
+    fail "stderr lacks '$pattern': $*: $(cat "$tmp/err")"
+}
+
+expect 0 '' "$bin" agent --help
+for flag in --server --interval --timeout --pid --id --count --tls-ca --tls-cert --tls-key \
+  --tls-server-name --quiet --help; do
+  grep -q -- "$flag" "$tmp/out" || fail "--help does not document $flag"
+done
+grep -q 'tcp://127.0.0.1:5555' "$tmp/out" || fail "--help does not give the default server"
+expect 2 'unknown option' "$bin" agent --frobnicate
+expect 2 'interval' "$bin" agent --interval 0
+expect 2 'count' "$bin" agent --count -1
+expect 2 'server' "$bin" agent --server udp://x:1
+expect 2 'needs a value' "$bin" agent --server
+expect 2 'tls' "$bin" agent --tls-ca x.pem
+expect 2 'together' "$bin" agent --server tls+tcp://127.0.0.1:1 --tls-cert c.pem
+expect 1 'no such process' "$bin" agent --pid 999999999 --count 1
+
+# A server with a short warm-up: 21 heartbeats kept, then scores.
+"${serve[@]}" --listen "ipc://$tmp/rep" --publish off --http off --metrics 6 --warmup 21 \
+  2>"$tmp/log" &
+pids+=($!)
+for _ in $(seq 300); do
+  grep -q 'preshift serve: ready' "$tmp/log" && break
+  kill -0 "${pids[0]}" 2>/dev/null || break
+  sleep 0.1
+done
+grep -q 'preshift serve: ready' "$tmp/log" || fail "server did not start: $(cat "$tmp/log")"
+
+"$bin" agent --server "ipc://$tmp/rep" --interval 0.05 --count 40 >"$tmp/agent.out" \
+  2>"$tmp/agent.err"
+rc=$?
+[ "$rc" -eq 0 ] || fail "agent exit $rc: $(cat "$tmp/agent.err")"
+lines=$(wc -l <"$tmp/agent.out")
+[ "$lines" -eq 40 ] || fail "$lines lines for 40 heartbeats: $(cat "$tmp/agent.out")"
+warming=$(grep -c ' warming_up ' "$tmp/agent.out")
+scored=$(grep -Ec ' scored +score +[0-9.]+ +pfp [01]\.[0-9]{6} +top (cpu|mem|net_rx|net_tx|disk_rd|disk_wr|-)$' \
+  "$tmp/agent.out")
+[ "$warming" -eq 21 ] || fail "$warming warming_up lines, expected 21: $(cat "$tmp/agent.out")"
+[ "$scored" -eq 19 ] || fail "$scored scored lines with a PFP, expected 19: $(cat "$tmp/agent.out")"
+# warming_up lines come first
+grep -n ' scored ' "$tmp/agent.out" | head -1 | grep -q '^22:' ||
+  fail "scored lines do not follow the warm-up: $(cat "$tmp/agent.out")"
+grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}\.[0-9]{3} ' "$tmp/agent.out" ||
+  fail "lines do not start with the time"
+grep -q '40 answered, 0 failed' "$tmp/agent.err" || fail "summary: $(cat "$tmp/agent.err")"
+
+# One process (this shell's sleep), a fixed id, quiet; then SIGTERM stops it.
+sleep 30 &
+sleeper=$!
+pids+=($sleeper)
+"$bin" agent --server "ipc://$tmp/rep" --interval 0.05 --pid "$sleeper" --id 77 -q \
+  >"$tmp/pid.out" 2>"$tmp/pid.err" &
+agent=$!
+pids+=($agent)
+sleep 1
+kill -TERM "$agent"
+wait "$agent"
+rc=$?
+[ "$rc" -eq 0 ] || fail "agent --pid exit $rc after SIGTERM: $(cat "$tmp/pid.err")"
+[ ! -s "$tmp/pid.out" ] || fail "-q printed lines: $(head -3 "$tmp/pid.out")"
+[ ! -s "$tmp/pid.err" ] || fail "agent --pid complained: $(cat "$tmp/pid.err")"
+kill "$sleeper" 2>/dev/null
+
+# A server that answers an error (K 6 against a server for 3 metrics): reported, not fatal.
+"${serve[@]}" --listen "ipc://$tmp/rep3" --publish off --http off --metrics 3 --warmup 21 \
+  2>"$tmp/log3" &
+pids+=($!)
+for _ in $(seq 300); do
+  grep -q 'preshift serve: ready' "$tmp/log3" && break
+  sleep 0.1
+done
+expect 1 'k_mismatch.*--metrics 6' "$bin" agent --server "ipc://$tmp/rep3" --interval 0.05 \
+  --count 3
+[ "$(grep -c 'k_mismatch' "$tmp/err")" -eq 3 ] || fail "3 errors expected: $(cat "$tmp/err")"
+
+# No server at all: each heartbeat's failure on stderr, no crash, exit 1.
+expect 1 'ipc:///nonexistent' timeout 60 "$bin" agent --count 3 --server ipc:///nonexistent \
+  --interval 0.1 --timeout 0.3
+[ "$(grep -c 'heartbeat [0-9]: ' "$tmp/err")" -eq 3 ] ||
+  fail "3 failures expected on stderr: $(cat "$tmp/err")"
+grep -q '3 heartbeat(s) sent, 0 answered, 3 failed' "$tmp/err" || fail "summary: $(cat "$tmp/err")"
+
+# A server that comes up late: the first heartbeats fail, the agent keeps going and
+# is answered once the server is there.
+"$bin" agent --server "ipc://$tmp/late" --interval 0.1 --timeout 0.3 --count 30 \
+  >"$tmp/late.out" 2>"$tmp/late.err" &
+agent=$!
+pids+=($agent)
+sleep 1
+"${serve[@]}" --listen "ipc://$tmp/late" --publish off --http off --metrics 6 --warmup 21 \
+  2>"$tmp/log4" &
+pids+=($!)
+wait "$agent"
+rc=$?
+[ "$rc" -eq 0 ] || fail "late server: agent exit $rc: $(cat "$tmp/late.err")"
+grep -q 'heartbeat 1: ' "$tmp/late.err" || fail "late server: no failure reported"
+answered=$(wc -l <"$tmp/late.out")
+[ "$answered" -ge 5 ] || fail "late server: $answered answers: $(cat "$tmp/late.err")"
+
+# Stop the servers; nothing of ours is left running.
+for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+for p in "${pids[@]}"; do
+  kill -0 "$p" 2>/dev/null && fail "process $p still running"
+done
+pids=()
+grep -q 'preshift serve: stopped' "$tmp/log" || fail "no clean stop: $(cat "$tmp/log")"
+
+[ "$fails" -eq 0 ] || { echo "cli_agent: $fails failure(s)" >&2; exit 1; }
+echo "cli_agent: ok"
