@@ -375,6 +375,27 @@ int ps_client_info(ps_client *c, ps_proto_info *out, char *err, size_t errlen)
     return rv;
 }
 
+int ps_client_latest(ps_client *c, size_t n, const uint64_t *ids, ps_proto_latest_reply *out,
+                     char *err, size_t errlen)
+{
+    ps_proto_request req = {.op = PS_PROTO_OP_LATEST, .n = n, .ids = ids};
+    int rv = exchange(c, &req, PS_PROTO_OP_LATEST, err, errlen);
+    if (rv != PS_CLIENT_OK) return rv;
+    const ps_proto_latest_reply *r = &c->reply.latest;
+    if (r->n != n) {
+        snprintf(err, errlen, "reply from %s has %zu results for %zu processors", c->url, r->n, n);
+        return PS_CLIENT_E_PROTOCOL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (r->results[i].id != ids[i]) {
+            snprintf(err, errlen, "reply from %s: result %zu is processor %llu, asked %llu", c->url,
+                     i, (unsigned long long)r->results[i].id, (unsigned long long)ids[i]);
+            return PS_CLIENT_E_PROTOCOL;
+        }
+    if (out) *out = *r;
+    return PS_CLIENT_OK;
+}
+
 /* ---- seqs per processor ------------------------------------------------------------- */
 
 static size_t slot_of(uint64_t id, size_t cap)

@@ -112,6 +112,15 @@ uint64_t ps_client_last_seq(const ps_client *c, uint64_t id);
 int ps_client_health(ps_client *c, ps_proto_health *out, char *err, size_t errlen);
 int ps_client_info(ps_client *c, ps_proto_info *out, char *err, size_t errlen);
 
+/*
+ * The latest state of n distinct processors (op "latest", docs/protocol.md):
+ * on PS_CLIENT_OK *out holds the server's last tick and, in request order,
+ * each processor's latest result (state scored, warming_up or unknown) and
+ * last heartbeat time, pointing into c until the next call on c.
+ */
+int ps_client_latest(ps_client *c, size_t n, const uint64_t *ids, ps_proto_latest_reply *out,
+                     char *err, size_t errlen);
+
 /* The last error reply (code, name, message); code 0 when the last call got none. */
 const ps_proto_error *ps_client_last_error(const ps_client *c);
 

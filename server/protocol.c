@@ -49,13 +49,15 @@ const char *ps_proto_op_name(int op)
         return "error";
     case PS_PROTO_OP_PUB:
         return "pub";
+    case PS_PROTO_OP_LATEST:
+        return "latest";
     default:
         return "";
     }
 }
 
 static const char *const state_names[PS_PROTO_NSTATES] = {
-    "warming_up", "scored", "stale", "duplicate", "rejected",
+    "warming_up", "scored", "stale", "duplicate", "rejected", "unknown",
 };
 
 const char *ps_proto_state_name(int state)
@@ -303,6 +305,30 @@ static int check_results(size_t n, const ps_proto_result *res, char *err, size_t
 
 /* ---- requests ------------------------------------------------------------- */
 
+/* n distinct ids; scratch for the check allocated here. */
+static int check_ids(const uint64_t *ids, size_t n, char *err, size_t errlen)
+{
+    uint64_t *scratch = malloc(2 * n * sizeof *scratch);
+    if (!scratch) return ps_fail(err, errlen, PS_PROTO_E_INTERNAL, "out of memory");
+    int rc = psp_check_distinct(ids, n, scratch, err, errlen);
+    free(scratch);
+    return rc;
+}
+
+static int check_latest_request(const ps_proto_request *req, char *err, size_t errlen)
+{
+    if (req->n == 0)
+        return ps_fail(err, errlen, PS_PROTO_E_BAD_REQUEST,
+                       "a latest request asks for at least one processor");
+    if (req->n > PS_PROTO_MAX_BATCH)
+        return ps_fail(err, errlen, PS_PROTO_E_TOO_LARGE,
+                       "%zu processors in one latest request (at most %u)", req->n,
+                       PS_PROTO_MAX_BATCH);
+    if (!req->ids)
+        return ps_fail(err, errlen, PS_PROTO_E_BAD_REQUEST, "a latest request without its ids");
+    return check_ids(req->ids, req->n, err, errlen);
+}
+
 static int check_score_request(const ps_proto_request *req, char *err, size_t errlen)
 {
     if (req->n == 0)
@@ -328,11 +354,7 @@ static int check_score_request(const ps_proto_request *req, char *err, size_t er
                                "heartbeat %zu metric %zu is %s", i, j, why);
         }
     }
-    uint64_t *scratch = malloc(2 * req->n * sizeof *scratch);
-    if (!scratch) return ps_fail(err, errlen, PS_PROTO_E_INTERNAL, "out of memory");
-    int rc = psp_check_distinct(req->ids, req->n, scratch, err, errlen);
-    free(scratch);
-    return rc;
+    return check_ids(req->ids, req->n, err, errlen);
 }
 
 int ps_proto_encode_request(ps_buf *out, const ps_proto_request *req, ps_proto_form form, char *err,
@@ -343,6 +365,17 @@ int ps_proto_encode_request(ps_buf *out, const ps_proto_request *req, ps_proto_f
     if (req->op == PS_PROTO_OP_HEALTH || req->op == PS_PROTO_OP_INFO) {
         enc_start(&e, out);
         put_head(&e, 0, req->op, id);
+        return enc_finish(&e, err, errlen);
+    }
+    if (req->op == PS_PROTO_OP_LATEST) {
+        int rc = check_latest_request(req, err, errlen);
+        if (rc) return rc;
+        enc_start(&e, out);
+        put_head(&e, 1, req->op, id);
+        put_key(&e, "ids");
+        msgpack_pack_array(&e.pk, req->n);
+        for (size_t i = 0; i < req->n; i++)
+            msgpack_pack_uint64(&e.pk, req->ids[i]);
         return enc_finish(&e, err, errlen);
     }
     if (req->op != PS_PROTO_OP_SCORE)
@@ -398,42 +431,78 @@ int ps_proto_encode_request(ps_buf *out, const ps_proto_request *req, ps_proto_f
 
 /* ---- replies -------------------------------------------------------------- */
 
-int ps_proto_encode_score_reply(ps_buf *out, const uint64_t *id, const ps_proto_score_reply *r,
-                                char *err, size_t errlen)
+/* The columns a score and a latest reply share: ids, state, score, pfp, top. */
+static void put_results(enc *e, size_t n, const ps_proto_result *res)
 {
-    size_t n = r->n;
+    put_key(e, "ids");
+    msgpack_pack_array(&e->pk, n);
+    for (size_t i = 0; i < n; i++)
+        msgpack_pack_uint64(&e->pk, res[i].id);
+    put_key(e, "state");
+    msgpack_pack_array(&e->pk, n);
+    for (size_t i = 0; i < n; i++)
+        msgpack_pack_uint8(&e->pk, res[i].state);
+    uint8_t *p = put_bin(e, "score", 4 * n);
+    if (p)
+        for (size_t i = 0; i < n; i++)
+            psp_put_f32le(p + 4 * i, res[i].score);
+    p = put_bin(e, "pfp", 8 * n);
+    if (p)
+        for (size_t i = 0; i < n; i++)
+            psp_put_f64le(p + 8 * i, res[i].pfp);
+    put_key(e, "top");
+    msgpack_pack_array(&e->pk, n);
+    for (size_t i = 0; i < n; i++)
+        msgpack_pack_int32(&e->pk, res[i].top);
+}
+
+static int check_reply_results(const char *what, size_t n, const ps_proto_result *res, char *err,
+                               size_t errlen)
+{
     if (n > PS_PROTO_MAX_BATCH)
         return ps_fail(err, errlen, PS_PROTO_E_TOO_LARGE, "%zu results in one reply (at most %u)",
                        n, PS_PROTO_MAX_BATCH);
-    if (n && !r->results)
-        return ps_fail(err, errlen, PS_PROTO_E_INTERNAL, "a score reply without its results");
-    int rc = check_results(n, r->results, err, errlen);
+    if (n && !res)
+        return ps_fail(err, errlen, PS_PROTO_E_INTERNAL, "a %s reply without its results", what);
+    return check_results(n, res, err, errlen);
+}
+
+int ps_proto_encode_score_reply(ps_buf *out, const uint64_t *id, const ps_proto_score_reply *r,
+                                char *err, size_t errlen)
+{
+    int rc = check_reply_results("score", r->n, r->results, err, errlen);
     if (rc) return rc;
     enc e;
     enc_start(&e, out);
     put_head(&e, 6, PS_PROTO_OP_SCORE, id);
     put_key(&e, "tick");
     msgpack_pack_uint64(&e.pk, r->tick);
-    put_key(&e, "ids");
+    put_results(&e, r->n, r->results);
+    return enc_finish(&e, err, errlen);
+}
+
+int ps_proto_encode_latest_reply(ps_buf *out, const uint64_t *id, const ps_proto_latest_reply *r,
+                                 char *err, size_t errlen)
+{
+    size_t n = r->n;
+    int rc = check_reply_results("latest", n, r->results, err, errlen);
+    if (rc) return rc;
+    if (n && !r->ts)
+        return ps_fail(err, errlen, PS_PROTO_E_INTERNAL, "a latest reply without its ts");
+    for (size_t i = 0; i < n; i++)
+        if (psp_not_finite(r->ts[i]))
+            return ps_fail(err, errlen, PS_PROTO_E_INTERNAL, "result %zu: ts is %s", i,
+                           psp_not_finite(r->ts[i]));
+    enc e;
+    enc_start(&e, out);
+    put_head(&e, 7, PS_PROTO_OP_LATEST, id);
+    put_key(&e, "tick");
+    msgpack_pack_uint64(&e.pk, r->tick);
+    put_results(&e, n, r->results);
+    put_key(&e, "ts");
     msgpack_pack_array(&e.pk, n);
     for (size_t i = 0; i < n; i++)
-        msgpack_pack_uint64(&e.pk, r->results[i].id);
-    put_key(&e, "state");
-    msgpack_pack_array(&e.pk, n);
-    for (size_t i = 0; i < n; i++)
-        msgpack_pack_uint8(&e.pk, r->results[i].state);
-    uint8_t *p = put_bin(&e, "score", 4 * n);
-    if (p)
-        for (size_t i = 0; i < n; i++)
-            psp_put_f32le(p + 4 * i, r->results[i].score);
-    p = put_bin(&e, "pfp", 8 * n);
-    if (p)
-        for (size_t i = 0; i < n; i++)
-            psp_put_f64le(p + 8 * i, r->results[i].pfp);
-    put_key(&e, "top");
-    msgpack_pack_array(&e.pk, n);
-    for (size_t i = 0; i < n; i++)
-        msgpack_pack_int32(&e.pk, r->results[i].top);
+        msgpack_pack_double(&e.pk, r->ts[i]);
     return enc_finish(&e, err, errlen);
 }
 
@@ -518,12 +587,38 @@ int ps_proto_encode_error(ps_buf *out, const uint64_t *id, int code, const char 
 
 /* ---- the stream ----------------------------------------------------------- */
 
+/*
+ * Bytes of a PUB message at most, whatever the values: the envelope and the
+ * keys with the longest headers (uint64 run, seq and tick, float64 t, 32-bit
+ * array and bin lengths) come to 130 bytes; each record adds at most 35
+ * (uint64 id 9, float64 ts 9, score 4, pfp 8, int32 top 5) plus 4 per metric.
+ */
+#define PUB_HEAD_BYTES 256u
+#define PUB_RECORD_BYTES 35u
+
+size_t ps_proto_pub_max_records(uint32_t k)
+{
+    if (k > PS_PROTO_MAX_K) k = PS_PROTO_MAX_K;
+    size_t m = (PS_PROTO_MAX_MESSAGE - PUB_HEAD_BYTES) / (PUB_RECORD_BYTES + 4 * (size_t)k);
+    return m < PS_PROTO_MAX_BATCH ? m : PS_PROTO_MAX_BATCH;
+}
+
 int ps_proto_encode_pub(ps_buf *out, const ps_proto_pub *pub, char *err, size_t errlen)
 {
-    size_t n = pub->n;
+    size_t n = pub->n, k = pub->k;
     if (n > PS_PROTO_MAX_BATCH)
         return ps_fail(err, errlen, PS_PROTO_E_TOO_LARGE, "%zu records in one message (at most %u)",
                        n, PS_PROTO_MAX_BATCH);
+    if (k > PS_PROTO_MAX_K)
+        return ps_fail(err, errlen, PS_PROTO_E_TOO_LARGE, "k is %zu (at most %u metrics)", k,
+                       PS_PROTO_MAX_K);
+    /* The metrics block alone must fit before anything is written. */
+    if (n * k * 4 > PS_PROTO_MAX_MESSAGE)
+        return ps_fail(err, errlen, PS_PROTO_E_TOO_LARGE,
+                       "x bin would be %zu bytes (n=%zu, K=%zu; messages are at most %zu)",
+                       n * k * 4, n, k, (size_t)PS_PROTO_MAX_MESSAGE);
+    if (n && k && !pub->x)
+        return ps_fail(err, errlen, PS_PROTO_E_INTERNAL, "a PUB message of K=%zu without its x", k);
     if (pub->run == 0 || pub->seq == 0 || pub->seq - 1 > UINT64_MAX - n)
         return ps_fail(err, errlen, PS_PROTO_E_INTERNAL,
                        "run %llu, seq %llu: run and seq start at 1 and seq + n - 1 must fit",
@@ -543,9 +638,15 @@ int ps_proto_encode_pub(ps_buf *out, const ps_proto_pub *pub, char *err, size_t 
                            "record %zu: pfp %g outside [0, 1] or top %d below -1", i, r->pfp,
                            (int)r->top);
     }
+    for (size_t i = 0; i < n * k; i++) {
+        const char *why = psp_not_finite(pub->x[i]);
+        if (why)
+            return ps_fail(err, errlen, PS_PROTO_E_INTERNAL, "record %zu metric %zu is %s", i / k,
+                           i % k, why);
+    }
     enc e;
     enc_start(&e, out);
-    put_head(&e, 9, PS_PROTO_OP_PUB, NULL);
+    put_head(&e, k ? 11 : 9, PS_PROTO_OP_PUB, NULL);
     put_key(&e, "run");
     msgpack_pack_uint64(&e.pk, pub->run);
     put_key(&e, "seq");
@@ -574,5 +675,13 @@ int ps_proto_encode_pub(ps_buf *out, const ps_proto_pub *pub, char *err, size_t 
     msgpack_pack_array(&e.pk, n);
     for (size_t i = 0; i < n; i++)
         msgpack_pack_int32(&e.pk, pub->records[i].top);
+    if (k) {
+        put_key(&e, "k");
+        msgpack_pack_uint32(&e.pk, (uint32_t)k);
+        p = put_bin(&e, "x", n * k * 4);
+        if (p)
+            for (size_t i = 0; i < n * k; i++)
+                psp_put_f32le(p + 4 * i, pub->x[i]);
+    }
     return enc_finish(&e, err, errlen);
 }

@@ -10,8 +10,9 @@
  *
  *   request (REQ -> REP)    reply                        stream (PUB -> SUB)
  *   op "score"   heartbeats  op "score"  per-heartbeat    op "pub"  scored records
- *   op "health"              op "health" status               with a sequence range
- *   op "info"                op "info"   model, K, counts
+ *   op "health"              op "health" status               and their metrics,
+ *   op "info"                op "info"   model, K, counts     with a sequence range
+ *   op "latest"  ids         op "latest" per-processor
  *                            op "error"  code, name, message
  *
  * Decoding never trusts the input: the message size is bounded
@@ -81,14 +82,18 @@ typedef enum ps_proto_op {
     PS_PROTO_OP_SCORE,
     PS_PROTO_OP_HEALTH,
     PS_PROTO_OP_INFO,
-    PS_PROTO_OP_ERROR, /* replies only */
-    PS_PROTO_OP_PUB,   /* the stream only */
+    PS_PROTO_OP_ERROR,  /* replies only */
+    PS_PROTO_OP_PUB,    /* the stream only */
+    PS_PROTO_OP_LATEST, /* request and reply: processors' latest state */
 } ps_proto_op;
+/* Values of ps_proto_op, NONE included (for arrays indexed by op). */
+#define PS_PROTO_NOPS 7
 
 /* "score" etc.; "" for PS_PROTO_OP_NONE or a value outside the enum. */
 const char *ps_proto_op_name(int op);
 
-/* What happened to one heartbeat of a score request. */
+/* What happened to one heartbeat of a score request, or (op "latest") what
+ * the server holds of a processor. */
 typedef enum ps_proto_state {
     PS_PROTO_STATE_WARMING_UP = 0, /* kept for the processor's warm-up; score, pfp 0, top -1 */
     PS_PROTO_STATE_SCORED = 1,     /* scored now */
@@ -98,10 +103,13 @@ typedef enum ps_proto_state {
                                     * latest result repeated */
     PS_PROTO_STATE_REJECTED = 4,   /* server could not take it (no room for a new processor);
                                     * score, pfp 0, top -1 */
+    PS_PROTO_STATE_UNKNOWN = 5,    /* op "latest" only: the server holds nothing of this
+                                    * processor; score, pfp 0, top -1, ts 0 */
 } ps_proto_state;
-#define PS_PROTO_NSTATES 5
+#define PS_PROTO_NSTATES 6
 
-/* "warming_up" etc.; "unknown" outside the enum. */
+/* "warming_up" etc.; "unknown" for PS_PROTO_STATE_UNKNOWN and outside the
+ * enum alike (a state a peer does not know means "not scored" either way). */
 const char *ps_proto_state_name(int state);
 
 typedef enum ps_proto_status {
@@ -138,11 +146,13 @@ typedef enum ps_proto_form {
 } ps_proto_form;
 
 typedef struct ps_proto_request {
-    ps_proto_op op; /* SCORE, HEALTH or INFO */
+    ps_proto_op op; /* SCORE, HEALTH, INFO or LATEST */
     bool has_id;    /* a client id came with it: echo it */
     uint64_t id;
     /* op SCORE: n heartbeats of k metrics, distinct processor ids, every
-     * number finite. */
+     * number finite.
+     * op LATEST: n distinct processor ids (1 <= n <= PS_PROTO_MAX_BATCH);
+     * k is 0, seqs, ts and metrics are NULL, form is COLUMNS. */
     size_t n;
     uint32_t k;
     ps_proto_form form; /* as it arrived (informational) */
@@ -163,16 +173,17 @@ int ps_proto_decode_request(const uint8_t *buf, size_t len, ps_proto_request *re
 void ps_proto_request_free(ps_proto_request *req);
 
 /*
- * Encode req (op SCORE, HEALTH or INFO; id sent when has_id) into out, a
- * score request in the given form. The same checks as the decoder (bounds,
- * finite numbers, distinct ids): a refusal names the offending heartbeat.
+ * Encode req (op SCORE, HEALTH, INFO or LATEST; id sent when has_id) into
+ * out, a score request in the given form (the other ops have one form and
+ * ignore it). The same checks as the decoder (bounds, finite numbers,
+ * distinct ids): a refusal names the offending heartbeat.
  */
 int ps_proto_encode_request(ps_buf *out, const ps_proto_request *req, ps_proto_form form, char *err,
                             size_t errlen);
 
 /* ---- replies (server -> client) ------------------------------------------- */
 
-/* One heartbeat's outcome, in request order. */
+/* One heartbeat's outcome (or one processor's latest state), in request order. */
 typedef struct ps_proto_result {
     uint64_t id;   /* processor */
     float score;   /* Instability Score, finite */
@@ -186,6 +197,21 @@ typedef struct ps_proto_score_reply {
     size_t n;
     const ps_proto_result *results;
 } ps_proto_score_reply;
+
+/*
+ * Reply to op LATEST: each requested processor's latest result, in request
+ * order. results[i].state is SCORED (its latest scored result), WARMING_UP
+ * (score 0, pfp 0, top -1) or UNKNOWN (the same zeros); a newer server may
+ * send other values. ts[i] is the timestamp of its last accepted heartbeat,
+ * 0 for none (UNKNOWN). tick is the last tick the server had scored when it
+ * answered: the results reflect every tick up to it and nothing later.
+ */
+typedef struct ps_proto_latest_reply {
+    uint64_t tick;
+    size_t n;
+    const ps_proto_result *results;
+    const double *ts; /* n entries, finite */
+} ps_proto_latest_reply;
 
 typedef struct ps_proto_health {
     int status;    /* ps_proto_status */
@@ -214,10 +240,11 @@ typedef struct ps_proto_error {
 
 /* A decoded reply: op says which of the parts is filled. */
 typedef struct ps_proto_reply {
-    ps_proto_op op; /* SCORE, HEALTH, INFO or ERROR */
+    ps_proto_op op; /* SCORE, HEALTH, INFO, LATEST or ERROR */
     bool has_id;
     uint64_t id;
     ps_proto_score_reply score;
+    ps_proto_latest_reply latest;
     ps_proto_health health;
     ps_proto_info info;
     ps_proto_error error;
@@ -227,6 +254,8 @@ typedef struct ps_proto_reply {
 /* id: the request's id to echo, or NULL when it had none. */
 int ps_proto_encode_score_reply(ps_buf *out, const uint64_t *id, const ps_proto_score_reply *r,
                                 char *err, size_t errlen);
+int ps_proto_encode_latest_reply(ps_buf *out, const uint64_t *id, const ps_proto_latest_reply *r,
+                                 char *err, size_t errlen);
 int ps_proto_encode_health_reply(ps_buf *out, const uint64_t *id, const ps_proto_health *h,
                                  char *err, size_t errlen);
 int ps_proto_encode_info_reply(ps_buf *out, const uint64_t *id, const ps_proto_info *info,
@@ -256,8 +285,9 @@ typedef struct ps_proto_record {
 
 /*
  * One PUB message: records seq .. seq + n - 1 of publisher run `run`, all
- * scored in tick `tick` at server time t. A subscriber has missed records
- * when, for the same run, seq != the last seen seq + 1.
+ * scored in tick `tick` at server time t, with the k metrics of each
+ * record's heartbeat. A subscriber has missed records when, for the same
+ * run, seq != the last seen seq + 1.
  */
 typedef struct ps_proto_pub {
     uint64_t run; /* nonzero, random per publisher start */
@@ -266,8 +296,21 @@ typedef struct ps_proto_pub {
     double t; /* seconds since the Unix epoch */
     size_t n;
     const ps_proto_record *records;
+    /* The scored heartbeats' metrics: n x k, row-major, in record order,
+     * finite; k <= PS_PROTO_MAX_K. k = 0 (x NULL): a message without
+     * metrics, as an older publisher sends (no "k" and "x" on the wire). */
+    uint32_t k;
+    const float *x;
     ps_proto_mem mem; /* private (decode only) */
 } ps_proto_pub;
+
+/*
+ * The most records of k metrics one PUB message always holds, whatever their
+ * values: PS_PROTO_MAX_BATCH, or fewer where n x k metrics would take the
+ * message past PS_PROTO_MAX_MESSAGE (k = 256: 15 842). A publisher splits a
+ * tick into messages of at most this many records.
+ */
+size_t ps_proto_pub_max_records(uint32_t k);
 
 int ps_proto_encode_pub(ps_buf *out, const ps_proto_pub *pub, char *err, size_t errlen);
 int ps_proto_decode_pub(const uint8_t *buf, size_t len, ps_proto_pub *pub, char *err,

@@ -566,7 +566,7 @@ static int rd_message(rd *r, fields *fs, bool *has_id, uint64_t *id, int *op)
     if (rd_item(r, &it)) return PS_PROTO_E_BAD_REQUEST;
     if (it.type != T_STR) return bad(r, "'op' is %s, expected a string", type_name(&it));
     static const int ops[] = {PS_PROTO_OP_SCORE, PS_PROTO_OP_HEALTH, PS_PROTO_OP_INFO,
-                              PS_PROTO_OP_ERROR, PS_PROTO_OP_PUB};
+                              PS_PROTO_OP_ERROR, PS_PROTO_OP_PUB,    PS_PROTO_OP_LATEST};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         const char *name = ps_proto_op_name(ops[i]);
         if (strlen(name) == it.n && memcmp(name, it.data, it.n) == 0) *op = ops[i];
@@ -776,6 +776,30 @@ static int score_rows(rd *r, const fields *fs, ps_proto_request *req)
     return psp_check_distinct(sm.ids, n, sm.scratch, r->err, r->errlen);
 }
 
+/* op LATEST: "ids", 1 .. PS_PROTO_MAX_BATCH distinct processor ids. */
+static int latest_ids(rd *r, const fields *fs, ps_proto_request *req)
+{
+    static const char *const ctx = " (latest request)";
+    uint32_t n = 0;
+    int rc;
+    if (seek(r, fs, "ids", ctx)) return PS_PROTO_E_BAD_REQUEST;
+    rc = want_array(r, "ids", PS_PROTO_MAX_BATCH, &n);
+    if (rc == PS_PROTO_E_TOO_LARGE)
+        bad(r, "'ids' has %u entries (at most %u processors per latest request)", (unsigned)n,
+            PS_PROTO_MAX_BATCH);
+    if (rc) return rc;
+    if (n == 0) return bad(r, "'ids' is empty: a latest request asks for at least one processor");
+    /* ids, then 2n of scratch for the distinct check. */
+    size_t bytes = (size_t)n * 3 * sizeof(uint64_t);
+    uint64_t *ids = mem_get(&req->mem, bytes);
+    if (!ids) return no_memory(r, bytes);
+    for (uint32_t i = 0; i < n; i++)
+        if (want_uint(r, "ids", i, UINT64_MAX, &ids[i])) return PS_PROTO_E_BAD_REQUEST;
+    req->n = n;
+    req->ids = ids;
+    return psp_check_distinct(ids, n, ids + n, r->err, r->errlen);
+}
+
 static void request_clear(ps_proto_request *req)
 {
     req->n = 0;
@@ -800,10 +824,14 @@ int ps_proto_decode_request(const uint8_t *buf, size_t len, ps_proto_request *re
     case PS_PROTO_OP_HEALTH:
     case PS_PROTO_OP_INFO:
         return 0;
+    case PS_PROTO_OP_LATEST:
+        rc = latest_ids(&r, &fs, req);
+        if (rc) request_clear(req);
+        return rc;
     case PS_PROTO_OP_SCORE:
         break;
     default:
-        return wrong_op(&r, op, "a request (score, health or info)");
+        return wrong_op(&r, op, "a request (score, health, info or latest)");
     }
     bool rows = get(&fs, "rows") != NULL;
     const char *col = get(&fs, "ids")       ? "ids"
@@ -881,39 +909,85 @@ static int column_values(rd *r, const columns *c, uint32_t i, float *score, doub
     return 0;
 }
 
-static int reply_score(rd *r, const fields *fs, ps_proto_reply *rep)
+/* The shape of the results of a score or latest reply: the columns, and
+ * "state" of as many entries, whose values start at *state_at. */
+static int want_results(rd *r, const fields *fs, const char *ctx, columns *c, size_t *state_at)
 {
-    static const char *const ctx = " (score reply)";
-    columns c;
     int rc;
     uint32_t n2;
-    if (seek(r, fs, "tick", ctx) || want_uint(r, "tick", SIZE_MAX, UINT64_MAX, &rep->score.tick))
-        return PS_PROTO_E_BAD_REQUEST;
-    if ((rc = want_columns(r, fs, ctx, &c))) return rc;
+    if ((rc = want_columns(r, fs, ctx, c))) return rc;
     if (seek(r, fs, "state", ctx) || want_array(r, "state", UINT32_MAX, &n2))
         return PS_PROTO_E_BAD_REQUEST;
-    if (n2 != c.n)
-        return bad(r, "ids has %u entries but state has %u", (unsigned)c.n, (unsigned)n2);
-    size_t state_at = r->pos;
-    size_t bytes = (size_t)c.n * sizeof(ps_proto_result);
-    ps_proto_result *res = mem_get(&rep->mem, bytes);
-    if (!res) return no_memory(r, bytes);
-    r->pos = c.ids_at;
-    for (uint32_t i = 0; i < c.n; i++)
+    if (n2 != c->n)
+        return bad(r, "ids has %u entries but state has %u", (unsigned)c->n, (unsigned)n2);
+    *state_at = r->pos;
+    return 0;
+}
+
+/* The values of the results whose shape want_results checked. */
+static int read_results(rd *r, const columns *c, size_t state_at, ps_proto_result *res)
+{
+    r->pos = c->ids_at;
+    for (uint32_t i = 0; i < c->n; i++)
         if (want_uint(r, "ids", i, UINT64_MAX, &res[i].id)) return PS_PROTO_E_BAD_REQUEST;
     r->pos = state_at;
-    for (uint32_t i = 0; i < c.n; i++) {
+    for (uint32_t i = 0; i < c->n; i++) {
         uint64_t s;
         if (want_uint(r, "state", i, UINT8_MAX, &s)) return PS_PROTO_E_BAD_REQUEST;
         res[i].state = (uint8_t)s;
     }
-    r->pos = c.top_at;
-    for (uint32_t i = 0; i < c.n; i++)
+    r->pos = c->top_at;
+    for (uint32_t i = 0; i < c->n; i++)
         if (want_int32(r, "top", i, &res[i].top)) return PS_PROTO_E_BAD_REQUEST;
-    for (uint32_t i = 0; i < c.n; i++)
-        if (column_values(r, &c, i, &res[i].score, &res[i].pfp)) return PS_PROTO_E_BAD_REQUEST;
+    for (uint32_t i = 0; i < c->n; i++)
+        if (column_values(r, c, i, &res[i].score, &res[i].pfp)) return PS_PROTO_E_BAD_REQUEST;
+    return 0;
+}
+
+static int reply_score(rd *r, const fields *fs, ps_proto_reply *rep)
+{
+    static const char *const ctx = " (score reply)";
+    columns c;
+    size_t state_at = 0;
+    int rc;
+    if (seek(r, fs, "tick", ctx) || want_uint(r, "tick", SIZE_MAX, UINT64_MAX, &rep->score.tick))
+        return PS_PROTO_E_BAD_REQUEST;
+    if ((rc = want_results(r, fs, ctx, &c, &state_at))) return rc;
+    size_t bytes = (size_t)c.n * sizeof(ps_proto_result);
+    ps_proto_result *res = mem_get(&rep->mem, bytes);
+    if (!res) return no_memory(r, bytes);
+    if (read_results(r, &c, state_at, res)) return PS_PROTO_E_BAD_REQUEST;
     rep->score.n = c.n;
     rep->score.results = res;
+    return 0;
+}
+
+static int reply_latest(rd *r, const fields *fs, ps_proto_reply *rep)
+{
+    static const char *const ctx = " (latest reply)";
+    columns c;
+    size_t state_at = 0;
+    int rc;
+    uint32_t n2;
+    if (seek(r, fs, "tick", ctx) || want_uint(r, "tick", SIZE_MAX, UINT64_MAX, &rep->latest.tick))
+        return PS_PROTO_E_BAD_REQUEST;
+    if ((rc = want_results(r, fs, ctx, &c, &state_at))) return rc;
+    if (seek(r, fs, "ts", ctx) || want_array(r, "ts", UINT32_MAX, &n2))
+        return PS_PROTO_E_BAD_REQUEST;
+    if (n2 != c.n) return bad(r, "ids has %u entries but ts has %u", (unsigned)c.n, (unsigned)n2);
+    size_t ts_at = r->pos;
+    /* The doubles first: both arrays stay aligned. */
+    size_t bytes = (size_t)c.n * (sizeof(double) + sizeof(ps_proto_result));
+    double *ts = mem_get(&rep->mem, bytes);
+    if (!ts) return no_memory(r, bytes);
+    ps_proto_result *res = (ps_proto_result *)(ts + c.n);
+    if (read_results(r, &c, state_at, res)) return PS_PROTO_E_BAD_REQUEST;
+    r->pos = ts_at;
+    for (uint32_t i = 0; i < c.n; i++)
+        if (want_number(r, "ts", i, "result timestamp", &ts[i])) return PS_PROTO_E_BAD_REQUEST;
+    rep->latest.n = c.n;
+    rep->latest.results = res;
+    rep->latest.ts = ts;
     return 0;
 }
 
@@ -1025,11 +1099,14 @@ int ps_proto_decode_reply(const uint8_t *buf, size_t len, ps_proto_reply *rep, c
         case PS_PROTO_OP_INFO:
             rc = reply_info(&r, &fs, rep);
             break;
+        case PS_PROTO_OP_LATEST:
+            rc = reply_latest(&r, &fs, rep);
+            break;
         case PS_PROTO_OP_ERROR:
             rc = reply_error(&r, &fs, rep);
             break;
         default:
-            rc = wrong_op(&r, op, "a reply (score, health, info or error)");
+            rc = wrong_op(&r, op, "a reply (score, health, info, latest or error)");
         }
     }
     if (rc) {
@@ -1080,9 +1157,32 @@ static int pub_body(rd *r, const fields *fs, ps_proto_pub *pub)
         return PS_PROTO_E_BAD_REQUEST;
     if (n2 != c.n) return bad(r, "ids has %u entries but ts has %u", (unsigned)c.n, (unsigned)n2);
     size_t ts_at = r->pos;
-    size_t bytes = (size_t)c.n * sizeof(ps_proto_record);
+    /* The metrics: "k" and "x" together, or neither (a message without
+     * them, as an older publisher sends). */
+    const field *fk = get(fs, "k"), *fx = get(fs, "x");
+    uint32_t k = 0;
+    item x = {0};
+    if (fk || fx) {
+        if (!fk) return bad(r, "'x' without 'k' (PUB message: both or neither)");
+        if (!fx) return bad(r, "missing key 'x' (PUB message with 'k': both or neither)");
+        r->pos = fk->val;
+        if ((rc = want_k(r, &k))) return rc;
+        r->pos = fx->val;
+        if (want_bin(r, "x", &x)) return PS_PROTO_E_BAD_REQUEST;
+        if (x.n != (size_t)c.n * k * 4)
+            return bad(r, "x bin is %u bytes, expected %zu (n=%u, K=%u, float32)", (unsigned)x.n,
+                       (size_t)c.n * k * 4, (unsigned)c.n, (unsigned)k);
+    }
+    /* Records first: both arrays stay aligned. */
+    size_t bytes = (size_t)c.n * sizeof(ps_proto_record) + (size_t)c.n * k * sizeof(float);
     ps_proto_record *rec = mem_get(&pub->mem, bytes);
     if (!rec) return no_memory(r, bytes);
+    float *xs = (float *)(rec + c.n);
+    for (size_t i = 0; i < (size_t)c.n * k; i++) {
+        xs[i] = psp_get_f32le(x.data + 4 * i);
+        const char *why = psp_not_finite(xs[i]);
+        if (why) return bad(r, "record %zu metric %zu is %s (x bin)", i / k, i % k, why);
+    }
     r->pos = c.ids_at;
     for (uint32_t i = 0; i < c.n; i++)
         if (want_uint(r, "ids", i, UINT64_MAX, &rec[i].id)) return PS_PROTO_E_BAD_REQUEST;
@@ -1096,6 +1196,8 @@ static int pub_body(rd *r, const fields *fs, ps_proto_pub *pub)
         if (column_values(r, &c, i, &rec[i].score, &rec[i].pfp)) return PS_PROTO_E_BAD_REQUEST;
     pub->n = c.n;
     pub->records = rec;
+    pub->k = k;
+    pub->x = k ? xs : NULL;
     return 0;
 }
 

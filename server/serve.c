@@ -5,13 +5,15 @@
  * each context is a small state machine driven by its aio's callback
  * (receive -> decode -> [batcher] -> send -> receive ...), so N requests are
  * in flight at once with no thread per client. A callback decodes, answers
- * health, info and every error itself, and hands score requests to the
- * batcher; it never waits for scoring. The scoring thread later completes
- * the request (batch_done) by sending the reply on the same context, so
- * while a context waits for its tick no aio of it is pending.
+ * health, info and every error itself, and hands score and latest requests
+ * to the batcher (the scoring thread owns the processor table a latest
+ * request reads); it never waits for scoring. The scoring thread later
+ * completes the request (batch_done) by sending the reply on the same
+ * context, so while a context waits for its tick no aio of it is pending.
  *
  * The PUB socket is written only by the scoring thread (publish), which
- * numbers records 1, 2, ... within a random run id (docs/protocol.md).
+ * numbers records 1, 2, ... within a random run id and sends each record
+ * with its heartbeat's metrics (docs/protocol.md).
  */
 #include "serve.h"
 
@@ -156,13 +158,21 @@ static void batch_done(void *user, ps_batch_item *it, int code, const char *mess
     work *w = (work *)it;
     ps_serve *s = w->srv;
     double received = w->received, t0 = ps_serve_now();
+    int latest = w->req.op == PS_PROTO_OP_LATEST;
     if (code != PS_PROTO_OK) {
         reply_error(w, code, message ? message : ps_proto_code_name(code));
     } else {
-        ps_proto_score_reply r = {.tick = it->tick, .n = w->req.n, .results = it->results};
         char err[256];
         const uint64_t *id = w->req.has_id ? &w->req.id : NULL;
-        int rc = ps_proto_encode_score_reply(&w->out, id, &r, err, sizeof err);
+        int rc;
+        if (latest) {
+            ps_proto_latest_reply r = {
+                .tick = it->tick, .n = w->req.n, .results = it->results, .ts = it->ts};
+            rc = ps_proto_encode_latest_reply(&w->out, id, &r, err, sizeof err);
+        } else {
+            ps_proto_score_reply r = {.tick = it->tick, .n = w->req.n, .results = it->results};
+            rc = ps_proto_encode_score_reply(&w->out, id, &r, err, sizeof err);
+        }
         if (rc != PS_PROTO_OK)
             reply_error(w, PS_PROTO_E_INTERNAL, err);
         else
@@ -170,23 +180,32 @@ static void batch_done(void *user, ps_batch_item *it, int code, const char *mess
     }
     /* w may be receiving its next request already: only s is used now. */
     double t1 = ps_serve_now();
-    ps_serve_metrics_reply(&s->metrics, t1 - received, t1 - t0);
+    if (latest)
+        ps_serve_metrics_latest(&s->metrics, t1 - t0);
+    else
+        ps_serve_metrics_reply(&s->metrics, t1 - received, t1 - t0);
 }
 
-/* The batcher's records of one tick, on the scoring thread. */
-static void publish(void *user, uint64_t tick, double t, const ps_proto_record *records, size_t n)
+/* The batcher's records of one tick and their metrics, on the scoring thread. */
+static void publish(void *user, uint64_t tick, double t, const ps_proto_record *records, size_t n,
+                    uint32_t k, const float *x)
 {
     ps_serve *s = user;
     uint64_t msgs = 0, failures = 0;
     double t0 = ps_serve_now();
-    for (size_t at = 0; at < n; at += PS_PROTO_MAX_BATCH) {
-        size_t m = n - at < PS_PROTO_MAX_BATCH ? n - at : PS_PROTO_MAX_BATCH;
+    /* At most PS_PROTO_MAX_BATCH records a message, and fewer when their
+     * metrics would take it past PS_PROTO_MAX_MESSAGE (K = 256: 15 842). */
+    size_t most = ps_proto_pub_max_records(k);
+    for (size_t at = 0; at < n; at += most) {
+        size_t m = n - at < most ? n - at : most;
         ps_proto_pub pub = {.run = s->run,
                             .seq = s->next_seq,
                             .tick = tick,
                             .t = t,
                             .n = m,
-                            .records = records + at};
+                            .records = records + at,
+                            .k = k,
+                            .x = x + at * k};
         /* Numbers are spent even when sending fails: the subscriber sees a gap. */
         s->next_seq += m;
         char err[256];
@@ -237,12 +256,13 @@ static void on_request(work *w)
         reply_info(w);
         return;
     case PS_PROTO_OP_SCORE:
+    case PS_PROTO_OP_LATEST:
         break;
     default:
         reply_error(w, PS_PROTO_E_UNKNOWN_OP, "not a request op");
         return;
     }
-    if (w->req.k != s->K) {
+    if (w->req.op == PS_PROTO_OP_SCORE && w->req.k != s->K) {
         snprintf(err, sizeof err, "heartbeats have %u metrics, the server's model takes %u",
                  (unsigned)w->req.k, (unsigned)s->K);
         reply_error(w, PS_PROTO_E_K_MISMATCH, err);

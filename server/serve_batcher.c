@@ -11,7 +11,8 @@
  * An item's life: submitted (on `head`, counted in `queued`), pulled by the
  * scoring thread (on `pending`), admitted (on `in_tick`, its heartbeats
  * copied into the tick's arrays) or answered at once, then completed when its
- * tick has run. Its results live in the item, so the scoring thread never
+ * tick has run. A latest request is always answered at once, from the
+ * processor table. Results live in the item, so the scoring thread never
  * allocates per request.
  */
 #include "serve_batcher.h"
@@ -67,7 +68,8 @@ struct ps_batcher {
     float *t_x;
     ps_score *t_out;
     ps_batch_item **t_item;
-    ps_proto_record *records;
+    ps_proto_record *records; /* the tick's scored records, for publish */
+    float *records_x;         /* their heartbeats' metrics, K per record */
 };
 
 int ps_batch_item_reserve(ps_batch_item *it, size_t n)
@@ -76,6 +78,9 @@ int ps_batch_item_reserve(ps_batch_item *it, size_t n)
     ps_proto_result *r = realloc(it->results, n * sizeof *r);
     if (!r) return -1;
     it->results = r;
+    double *t = realloc(it->ts, n * sizeof *t);
+    if (!t) return -1;
+    it->ts = t;
     uint32_t *p = realloc(it->pos, n * sizeof *p);
     if (!p) return -1;
     it->pos = p;
@@ -86,10 +91,18 @@ int ps_batch_item_reserve(ps_batch_item *it, size_t n)
 void ps_batch_item_free(ps_batch_item *it)
 {
     free(it->results);
+    free(it->ts);
     free(it->pos);
     it->results = NULL;
+    it->ts = NULL;
     it->pos = NULL;
     it->cap = 0;
+}
+
+/* What an item counts against max_queue: its heartbeats (none for latest). */
+static size_t heartbeats_of(const ps_batch_item *it)
+{
+    return it->req->op == PS_PROTO_OP_SCORE ? it->req->n : 0;
 }
 
 const char *ps_batcher_backend(const ps_batcher *b)
@@ -121,7 +134,7 @@ static void queue_gauges(ps_batcher *b)
 
 int ps_batcher_submit(ps_batcher *b, ps_batch_item *it)
 {
-    size_t n = it->req->n;
+    size_t n = heartbeats_of(it);
     int rc = PS_PROTO_OK;
     pthread_mutex_lock(&b->mu);
     if (b->stop) {
@@ -153,7 +166,7 @@ int ps_batcher_submit(ps_batcher *b, ps_batch_item *it)
 static void complete(ps_batcher *b, ps_batch_item *it, int code, const char *message)
 {
     pthread_mutex_lock(&b->mu);
-    b->queued -= it->req->n;
+    b->queued -= heartbeats_of(it);
     b->queued_requests--;
     queue_gauges(b);
     pthread_mutex_unlock(&b->mu);
@@ -216,7 +229,10 @@ enum { BLOB_VERSION = 1, BLOB_BYTES = 1 + 1 + 8 + 8 + 8 + 4 + 8 + 4 };
 
 static void blob_write(const ps_proc_rec *r, uint8_t *out)
 {
-    ps_wcur w = ps_wcur_init(out, BLOB_BYTES);
+    /* Through a local of known size: GCC's -O3 + ASan cannot follow the
+     * cursor's bounds check into the caller's heap block and warns. */
+    uint8_t blob[BLOB_BYTES];
+    ps_wcur w = ps_wcur_init(blob, sizeof blob);
     ps_w_u8(&w, BLOB_VERSION);
     ps_w_u8(&w, (uint8_t)(r->accepted | r->scored << 1));
     ps_w_u64(&w, r->id);
@@ -225,6 +241,7 @@ static void blob_write(const ps_proc_rec *r, uint8_t *out)
     ps_w_f32(&w, r->latest.score);
     ps_w_f64(&w, r->latest.pfp);
     ps_w_u32(&w, (uint32_t)r->latest.top);
+    memcpy(out, blob, sizeof blob);
 }
 
 /* Write the state file; the previous one stays when this fails. 0 or an error. */
@@ -354,12 +371,48 @@ static int restore(ps_batcher *b, char *err, size_t errlen)
 }
 
 /*
- * Admit `it` into the tick, answer it at once (nothing in it to score), or
- * defer it to a later tick. 1 = deferred, 0 = no longer pending.
+ * Answer a latest request from the processor table, now: each id's latest
+ * scored result, or warming up, or unknown (no slot, or a slot whose first
+ * heartbeat is still waiting for its tick), with its last accepted
+ * heartbeat time. Nothing is allocated and no slot is taken.
+ */
+static void answer_latest(ps_batcher *b, ps_batch_item *it)
+{
+    const ps_proto_request *r = it->req;
+    for (size_t i = 0; i < r->n; i++) {
+        long s = ps_procs_find(&b->procs, r->ids[i]);
+        const ps_proc_rec *rec = s >= 0 ? &b->procs.rec[s] : NULL;
+        ps_proto_result *res = &it->results[i];
+        if (!rec || !rec->accepted) {
+            *res = (ps_proto_result){.id = r->ids[i], .top = -1, .state = PS_PROTO_STATE_UNKNOWN};
+            it->ts[i] = 0;
+            continue;
+        }
+        if (rec->scored) {
+            *res = rec->latest;
+            res->state = PS_PROTO_STATE_SCORED;
+        } else {
+            *res = (ps_proto_result){.top = -1, .state = PS_PROTO_STATE_WARMING_UP};
+        }
+        res->id = r->ids[i];
+        it->ts[i] = rec->last_ts;
+    }
+    it->tick = b->tick_no;
+    complete(b, it, PS_PROTO_OK, NULL);
+}
+
+/*
+ * Admit `it` into the tick, answer it at once (a latest request, or nothing
+ * in it to score), or defer it to a later tick. 1 = deferred, 0 = no longer
+ * pending.
  */
 static int admit(ps_batcher *b, ps_batch_item *it)
 {
     const ps_proto_request *r = it->req;
+    if (r->op == PS_PROTO_OP_LATEST) {
+        answer_latest(b, it);
+        return 0;
+    }
     size_t n = r->n, K = b->K;
     ps_procs *pp = &b->procs;
     int defer = b->count > 0 && b->count + n > b->cfg.max_batch;
@@ -476,12 +529,16 @@ static void run_tick(ps_batcher *b)
                                             .top = o->top_metric,
                                             .state = PS_PROTO_STATE_SCORED};
             it->results[i] = rec->latest;
+            /* Records are the scored subset of the tick: their metrics are
+             * gathered from the tick's rows. */
+            memcpy(b->records_x + nrec * b->K, b->t_x + p * b->K, b->K * sizeof *b->records_x);
             b->records[nrec++] = (ps_proto_record){
                 .id = rec->id, .ts = b->t_ts[p], .score = score, .pfp = pfp, .top = o->top_metric};
         }
         if (b->cfg.publish && nrec) {
             double p0 = ps_serve_now();
-            b->cfg.publish(b->cfg.user, b->tick_no, wall_clock(), b->records, nrec);
+            b->cfg.publish(b->cfg.user, b->tick_no, wall_clock(), b->records, nrec, (uint32_t)b->K,
+                           b->records_x);
             b->in_callbacks += ps_serve_now() - p0;
         }
     }
@@ -599,7 +656,9 @@ static int setup(ps_batcher *b, char *err, size_t errlen)
     b->t_out = malloc(P * sizeof *b->t_out);
     b->t_item = malloc(P * sizeof *b->t_item);
     b->records = malloc(P * sizeof *b->records);
-    if (!b->t_procs || !b->t_idx || !b->t_ts || !b->t_x || !b->t_out || !b->t_item || !b->records)
+    b->records_x = malloc(P * K * sizeof *b->records_x);
+    if (!b->t_procs || !b->t_idx || !b->t_ts || !b->t_x || !b->t_out || !b->t_item || !b->records ||
+        !b->records_x)
         goto oom;
     return b->cfg.state_path ? restore(b, err, errlen) : 0;
 oom:
@@ -619,6 +678,7 @@ static void teardown(ps_batcher *b)
     free(b->t_out);
     free(b->t_item);
     free(b->records);
+    free(b->records_x);
     b->sc = NULL;
     b->be = NULL;
 }

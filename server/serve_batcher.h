@@ -19,11 +19,20 @@
  *     processor's heartbeats are scored in arrival order;
  *   - a request with nothing to score is answered at once (tick 0).
  *
+ * A latest request (op LATEST) goes through the same queue but is never
+ * admitted into a tick: it is answered as soon as the scoring thread pulls
+ * it, from the processor table. Items are pulled in arrival order, so every
+ * score request queued before it has been admitted into the tick being
+ * assembled (or deferred) by then, but that tick may not have run yet: the
+ * answer reflects every tick run so far (its tick is the last one) and no
+ * heartbeat still waiting for its tick.
+ *
  * The tick closes when every expected processor has reported (as many
  * heartbeats as processors reported within --stale-after), when
  * --batch-delay has passed since its first heartbeat was queued, or when it
  * holds --max-batch heartbeats. Then ps_scorer_tick runs once, every request
- * in it is completed, and the scored records are handed to `publish`.
+ * in it is completed, and the scored records are handed to `publish` with
+ * their heartbeats' metrics.
  *
  * The scoring thread also owns durability: it restores the state file
  * before it reports started, snapshots every processor (with its id, last
@@ -43,16 +52,18 @@
 
 #include <stdint.h>
 
-/* One score request on its way through the batcher; owned by the caller. */
+/* One score or latest request on its way through the batcher; owned by the caller. */
 typedef struct ps_batch_item {
     struct ps_batch_item *next;  /* private */
-    const ps_proto_request *req; /* op SCORE, decoded, K already checked */
+    const ps_proto_request *req; /* decoded: op SCORE (K already checked) or LATEST */
     ps_proto_result *results;    /* req->n entries, filled in (ps_batch_item_reserve) */
+    double *ts;                  /* op LATEST: req->n last heartbeat times, filled in */
     uint32_t *pos;               /* private: index in the tick, or UINT32_MAX */
-    size_t cap;                  /* entries of results and pos */
+    size_t cap;                  /* entries of results, ts and pos */
     double queued;               /* private: monotonic time of submission */
     uint64_t checked;            /* private: generation it was last deferred in */
-    uint64_t tick;               /* out: the tick that scored it, 0 for none */
+    uint64_t tick;               /* out: the tick that scored it, 0 for none;
+                                  * op LATEST: the last tick run when answered */
 } ps_batch_item;
 
 /* Make room for n results; 0 or -1 when out of memory. */
@@ -60,14 +71,18 @@ int ps_batch_item_reserve(ps_batch_item *it, size_t n);
 void ps_batch_item_free(ps_batch_item *it);
 
 /*
- * Completion of a submitted item: code PS_PROTO_OK (results and tick set),
- * PS_PROTO_E_UNAVAILABLE (the batcher stopped before scoring it) or
- * PS_PROTO_E_INTERNAL (the tick failed; message says why).
+ * Completion of a submitted item: code PS_PROTO_OK (results and tick set,
+ * and ts for op LATEST), PS_PROTO_E_UNAVAILABLE (the batcher stopped before
+ * scoring or answering it) or PS_PROTO_E_INTERNAL (the tick failed; message
+ * says why).
  */
 typedef void (*ps_batch_done_fn)(void *user, ps_batch_item *it, int code, const char *message);
-/* The scored records of one tick, in tick order; t is wall-clock time. */
+/* The scored records of one tick, in tick order, and the metrics of their
+ * heartbeats: x holds n rows of k floats, row i for records[i]; t is
+ * wall-clock time. */
 typedef void (*ps_batch_publish_fn)(void *user, uint64_t tick, double t,
-                                    const ps_proto_record *records, size_t n);
+                                    const ps_proto_record *records, size_t n, uint32_t k,
+                                    const float *x);
 
 typedef struct ps_batcher_config {
     const ps_model *model;   /* read while the scoring thread starts, in ps_batcher_start */
@@ -104,7 +119,8 @@ ps_state_load_info ps_batcher_restored(const ps_batcher *b);
 const char *ps_batcher_backend(const ps_batcher *b);
 
 /*
- * Queue an item (from any thread, never blocking on scoring). PS_PROTO_OK:
+ * Queue an item (from any thread, never blocking on scoring; a latest
+ * request counts no heartbeats against max_queue). PS_PROTO_OK:
  * `done` will be called for it exactly once, possibly before this returns
  * to its caller's caller; PS_PROTO_E_BUSY (queue full) or
  * PS_PROTO_E_UNAVAILABLE (stopping): it was not queued.

@@ -48,7 +48,7 @@ const char *const ps_stage_names[PS_NSTAGES] = {"decode", "batch", "score", "rep
 
 void ps_serve_metrics_request(ps_serve_metrics *m, int op, double decode_seconds)
 {
-    if (op < 0 || op > PS_PROTO_OP_PUB) op = PS_PROTO_OP_NONE;
+    if (op < 0 || op >= PS_PROTO_NOPS) op = PS_PROTO_OP_NONE;
     pthread_mutex_lock(&m->mu);
     m->requests[op]++;
     m->stage_seconds[PS_STAGE_DECODE] += decode_seconds;
@@ -67,6 +67,13 @@ void ps_serve_metrics_reply(ps_serve_metrics *m, double latency, double reply_se
 {
     pthread_mutex_lock(&m->mu);
     ps_histogram_observe(&m->latency, latency);
+    m->stage_seconds[PS_STAGE_REPLY] += reply_seconds;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void ps_serve_metrics_latest(ps_serve_metrics *m, double reply_seconds)
+{
+    pthread_mutex_lock(&m->mu);
     m->stage_seconds[PS_STAGE_REPLY] += reply_seconds;
     pthread_mutex_unlock(&m->mu);
 }
@@ -113,10 +120,14 @@ void ps_serve_metrics_render(ps_serve_metrics *m, FILE *out)
 
     header(out, "preshift_requests_total", "counter",
            "Requests received, by op (invalid: not decodable far enough to tell)");
-    for (int op = PS_PROTO_OP_NONE; op <= PS_PROTO_OP_INFO; op++)
+    static const int request_ops[] = {PS_PROTO_OP_NONE, PS_PROTO_OP_SCORE, PS_PROTO_OP_HEALTH,
+                                      PS_PROTO_OP_INFO, PS_PROTO_OP_LATEST};
+    for (size_t i = 0; i < sizeof request_ops / sizeof request_ops[0]; i++) {
+        int op = request_ops[i];
         fprintf(out, "preshift_requests_total{op=\"%s\"} %llu\n",
                 op == PS_PROTO_OP_NONE ? "invalid" : ps_proto_op_name(op),
                 (unsigned long long)m->requests[op]);
+    }
 
     header(out, "preshift_rejected_requests_total", "counter",
            "Requests answered with an error reply, by reason (the error name)");
@@ -126,9 +137,11 @@ void ps_serve_metrics_render(ps_serve_metrics *m, FILE *out)
 
     header(out, "preshift_heartbeats_total", "counter",
            "Heartbeats in score requests that were not refused whole, by outcome");
+    /* Every state but unknown, which only a latest reply says. */
     for (int s = 0; s < PS_PROTO_NSTATES; s++)
-        fprintf(out, "preshift_heartbeats_total{state=\"%s\"} %llu\n", ps_proto_state_name(s),
-                (unsigned long long)m->heartbeats[s]);
+        if (s != PS_PROTO_STATE_UNKNOWN)
+            fprintf(out, "preshift_heartbeats_total{state=\"%s\"} %llu\n", ps_proto_state_name(s),
+                    (unsigned long long)m->heartbeats[s]);
 
     header(out, "preshift_batches_total", "counter", "Ticks scored (one kernel call each)");
     fprintf(out, "preshift_batches_total %llu\n", (unsigned long long)m->batches);
@@ -148,7 +161,8 @@ void ps_serve_metrics_render(ps_serve_metrics *m, FILE *out)
     header(out, "preshift_queue_depth", "gauge",
            "Heartbeats accepted and waiting for their tick or reply");
     fprintf(out, "preshift_queue_depth %llu\n", (unsigned long long)m->queue_heartbeats);
-    header(out, "preshift_queue_requests", "gauge", "Score requests waiting for their reply");
+    header(out, "preshift_queue_requests", "gauge",
+           "Score and latest requests waiting for their reply");
     fprintf(out, "preshift_queue_requests %llu\n", (unsigned long long)m->queue_requests);
 
     header(out, "preshift_processors", "gauge", "Processors tracked, by state");

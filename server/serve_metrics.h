@@ -48,16 +48,16 @@ enum { PS_PROCS_WARMING = 0, PS_PROCS_SCORED = 1, PS_PROCS_STALE = 2, PS_PROCS_N
 
 typedef struct ps_serve_metrics {
     pthread_mutex_t mu;
-    double started;                         /* monotonic seconds */
-    uint64_t requests[PS_PROTO_OP_PUB + 1]; /* by decoded op; NONE = undecodable */
-    uint64_t errors[PS_PROTO_NCODES];       /* error replies by code */
-    uint64_t heartbeats[PS_PROTO_NSTATES];  /* by outcome */
+    double started;                        /* monotonic seconds */
+    uint64_t requests[PS_PROTO_NOPS];      /* by decoded op; NONE = undecodable */
+    uint64_t errors[PS_PROTO_NCODES];      /* error replies by code */
+    uint64_t heartbeats[PS_PROTO_NSTATES]; /* by outcome (never UNKNOWN: latest replies only) */
     uint64_t batches;
     ps_histogram batch_size;   /* heartbeats per tick */
     ps_histogram tick_seconds; /* ps_scorer_tick alone */
     ps_histogram latency;      /* request received -> reply handed to nng, score requests */
     uint64_t queue_heartbeats; /* gauge: heartbeats submitted, not yet answered */
-    uint64_t queue_requests;   /* gauge: likewise, requests */
+    uint64_t queue_requests;   /* gauge: likewise, requests (score and latest) */
     uint64_t processors[PS_PROCS_NSTATES]; /* gauge, refreshed by the scoring thread */
     uint64_t tick;                         /* last tick scored */
     uint64_t published_records, published_messages, publish_failures;
@@ -83,6 +83,8 @@ void ps_serve_metrics_request(ps_serve_metrics *m, int op, double decode_seconds
 void ps_serve_metrics_error(ps_serve_metrics *m, int code);
 /* A score request answered: its latency and the time its reply took to build and send. */
 void ps_serve_metrics_reply(ps_serve_metrics *m, double latency, double reply_seconds);
+/* A latest request answered: the time its reply took (not a scoring latency). */
+void ps_serve_metrics_latest(ps_serve_metrics *m, double reply_seconds);
 
 /* Adds x to h; the caller holds m->mu. */
 void ps_histogram_observe(ps_histogram *h, double x);

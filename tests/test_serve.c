@@ -200,6 +200,7 @@ static void test_main_server(void)
         CHECK(ps_proto_decode_pub(buf, len, &pub, err, sizeof err) == 0);
         nng_free(buf, len);
         CHECK(pub.run == run);
+        CHECK(pub.k == K && pub.x != NULL); /* metrics: tests/test_serve_latest.c */
         CHECKF(pub.seq == expect, "seq %llu, expected %llu", (unsigned long long)pub.seq,
                (unsigned long long)expect);
         for (size_t i = 0; i < pub.n; i++)

@@ -8,10 +8,12 @@
  * path runs too). Both decodes must agree exactly. Then, for a message one
  * decoder accepts:
  *  - the documented invariants hold (bounds, finite numbers, distinct ids,
- *    pfp in [0, 1], ...), and msgpack-c's own unpacker reads the input as
- *    one whole map;
+ *    pfp in [0, 1], the ids of a latest request, the ts of a latest reply,
+ *    K and the metrics of a PUB message, ...), and msgpack-c's own unpacker
+ *    reads the input as one whole map;
  *  - the matching encoder takes the decoded struct back (a request in both
- *    forms), its output decodes to the same values, and re-encoding that
+ *    forms; score, latest and the other replies; PUB with or without
+ *    metrics), its output decodes to the same values, and re-encoding that
  *    gives the same bytes;
  * and for a request the decoder refuses, the error reply the server would
  * send decodes to the same code, message and id.
@@ -116,7 +118,15 @@ static bool distinct(const uint64_t *ids, size_t n)
 
 static void request_ok(const ps_proto_request *q)
 {
-    CHECK(q->op == PS_PROTO_OP_SCORE || q->op == PS_PROTO_OP_HEALTH || q->op == PS_PROTO_OP_INFO);
+    CHECK(q->op == PS_PROTO_OP_SCORE || q->op == PS_PROTO_OP_HEALTH || q->op == PS_PROTO_OP_INFO ||
+          q->op == PS_PROTO_OP_LATEST);
+    if (q->op == PS_PROTO_OP_LATEST) {
+        CHECK(q->n >= 1 && q->n <= PS_PROTO_MAX_BATCH && q->ids);
+        CHECK(q->k == 0 && !q->seqs && !q->ts && !q->metrics);
+        CHECK(q->form == PS_PROTO_FORM_COLUMNS);
+        CHECK(distinct(q->ids, q->n));
+        return;
+    }
     if (q->op != PS_PROTO_OP_SCORE) {
         CHECK(q->n == 0);
         return;
@@ -137,6 +147,11 @@ static void request_ok(const ps_proto_request *q)
 static void request_same(const ps_proto_request *a, const ps_proto_request *b, bool same_form)
 {
     CHECK(a->op == b->op && a->has_id == b->has_id && a->id == b->id && a->n == b->n);
+    if (a->op == PS_PROTO_OP_LATEST && a->n) {
+        CHECK(a->k == b->k && a->form == b->form);
+        CHECK(memcmp(a->ids, b->ids, a->n * sizeof *a->ids) == 0);
+        return;
+    }
     if (a->op != PS_PROTO_OP_SCORE || a->n == 0) return;
     CHECK(a->k == b->k);
     if (same_form) CHECK(a->form == b->form);
@@ -171,7 +186,7 @@ static void fuzz_request(const uint8_t *data, size_t size)
     request_same(&fresh, &live_req, true);
     if (rc) {
         CHECKM(err[0] != '\0', "a refusal without a reason");
-        CHECK(fresh.n == 0);
+        CHECK(fresh.n == 0 && fresh.ids == NULL);
         error_reply_echoes(&fresh, rc, err);
         ps_proto_request_free(&fresh);
         return;
@@ -198,18 +213,42 @@ static void fuzz_request(const uint8_t *data, size_t size)
 
 /* ---- replies --------------------------------------------------------------- */
 
+static void results_ok(size_t n, const ps_proto_result *res)
+{
+    CHECK(n <= PS_PROTO_MAX_BATCH);
+    CHECK(n == 0 || res);
+    for (size_t i = 0; i < n; i++) {
+        const ps_proto_result *x = &res[i];
+        CHECK(finite_f(x->score));
+        CHECK(x->pfp >= 0.0 && x->pfp <= 1.0);
+        CHECK(x->top >= -1);
+    }
+}
+
+static void results_same(size_t n, const ps_proto_result *a, const ps_proto_result *b)
+{
+    for (size_t i = 0; i < n; i++) {
+        const ps_proto_result *x = &a[i], *y = &b[i];
+        CHECK(x->id == y->id && x->state == y->state && x->top == y->top);
+        CHECK(memcmp(&x->score, &y->score, sizeof x->score) == 0);
+        CHECK(memcmp(&x->pfp, &y->pfp, sizeof x->pfp) == 0);
+    }
+}
+
 static void reply_ok(const ps_proto_reply *r)
 {
+    /* Only the part op names is filled. */
+    if (r->op != PS_PROTO_OP_SCORE) CHECK(r->score.n == 0 && r->score.results == NULL);
+    if (r->op != PS_PROTO_OP_LATEST) CHECK(r->latest.n == 0 && r->latest.results == NULL);
     switch (r->op) {
     case PS_PROTO_OP_SCORE:
-        CHECK(r->score.n <= PS_PROTO_MAX_BATCH);
-        CHECK(r->score.n == 0 || r->score.results);
-        for (size_t i = 0; i < r->score.n; i++) {
-            const ps_proto_result *x = &r->score.results[i];
-            CHECK(finite_f(x->score));
-            CHECK(x->pfp >= 0.0 && x->pfp <= 1.0);
-            CHECK(x->top >= -1);
-        }
+        results_ok(r->score.n, r->score.results);
+        break;
+    case PS_PROTO_OP_LATEST:
+        results_ok(r->latest.n, r->latest.results);
+        CHECK(r->latest.n == 0 || r->latest.ts);
+        for (size_t i = 0; i < r->latest.n; i++)
+            CHECK(finite_f(r->latest.ts[i]));
         break;
     case PS_PROTO_OP_HEALTH:
         CHECK(r->health.status >= PS_PROTO_STATUS_OK &&
@@ -237,12 +276,13 @@ static void reply_same(const ps_proto_reply *a, const ps_proto_reply *b)
     switch (a->op) {
     case PS_PROTO_OP_SCORE:
         CHECK(a->score.tick == b->score.tick && a->score.n == b->score.n);
-        for (size_t i = 0; i < a->score.n; i++) {
-            const ps_proto_result *x = &a->score.results[i], *y = &b->score.results[i];
-            CHECK(x->id == y->id && x->state == y->state && x->top == y->top);
-            CHECK(memcmp(&x->score, &y->score, sizeof x->score) == 0);
-            CHECK(memcmp(&x->pfp, &y->pfp, sizeof x->pfp) == 0);
-        }
+        results_same(a->score.n, a->score.results, b->score.results);
+        break;
+    case PS_PROTO_OP_LATEST:
+        CHECK(a->latest.tick == b->latest.tick && a->latest.n == b->latest.n);
+        results_same(a->latest.n, a->latest.results, b->latest.results);
+        if (a->latest.n)
+            CHECK(memcmp(a->latest.ts, b->latest.ts, a->latest.n * sizeof *a->latest.ts) == 0);
         break;
     case PS_PROTO_OP_HEALTH:
         CHECK(a->health.status == b->health.status && a->health.tick == b->health.tick);
@@ -273,6 +313,8 @@ static int reply_encode(ps_buf *b, const ps_proto_reply *r, char *err, size_t er
     switch (r->op) {
     case PS_PROTO_OP_SCORE:
         return ps_proto_encode_score_reply(b, id, &r->score, err, errlen);
+    case PS_PROTO_OP_LATEST:
+        return ps_proto_encode_latest_reply(b, id, &r->latest, err, errlen);
     case PS_PROTO_OP_HEALTH:
         return ps_proto_encode_health_reply(b, id, &r->health, err, errlen);
     case PS_PROTO_OP_INFO:
@@ -297,6 +339,7 @@ static void fuzz_reply(const uint8_t *data, size_t size)
     if (rc) {
         CHECKM(err[0] != '\0', "a refusal without a reason");
         CHECK(fresh.score.n == 0 && fresh.score.results == NULL);
+        CHECK(fresh.latest.n == 0 && fresh.latest.results == NULL && fresh.latest.ts == NULL);
         ps_proto_reply_free(&fresh);
         return;
     }
@@ -345,12 +388,19 @@ static void pub_ok(const ps_proto_pub *p)
         CHECK(x->pfp >= 0.0 && x->pfp <= 1.0);
         CHECK(x->top >= -1);
     }
+    /* Metrics: none (k 0, x NULL), or k of each record, finite. */
+    CHECK(p->k <= PS_PROTO_MAX_K);
+    CHECK(p->k == 0 ? p->x == NULL : p->x != NULL);
+    for (size_t i = 0; i < p->n * p->k; i++)
+        CHECK(finite_f(p->x[i]));
 }
 
 static void pub_same(const ps_proto_pub *a, const ps_proto_pub *b)
 {
     CHECK(a->run == b->run && a->seq == b->seq && a->tick == b->tick && a->n == b->n);
     CHECK(memcmp(&a->t, &b->t, sizeof a->t) == 0);
+    CHECK(a->k == b->k);
+    if (a->n && a->k) CHECK(memcmp(a->x, b->x, a->n * a->k * sizeof *a->x) == 0);
     for (size_t i = 0; i < a->n; i++) {
         const ps_proto_record *x = &a->records[i], *y = &b->records[i];
         CHECK(x->id == y->id && x->top == y->top);
@@ -371,7 +421,7 @@ static void fuzz_pub(const uint8_t *data, size_t size)
     pub_same(&fresh, &live_pub);
     if (rc) {
         CHECKM(err[0] != '\0', "a refusal without a reason");
-        CHECK(fresh.n == 0 && fresh.records == NULL);
+        CHECK(fresh.n == 0 && fresh.records == NULL && fresh.k == 0 && fresh.x == NULL);
         ps_proto_pub_free(&fresh);
         return;
     }

@@ -230,6 +230,85 @@ static void hand_made(void)
     msgpack_pack_int8(&pk, 0);
     save_sb("bad-pub-seq-overflow");
 
+    /* A latest request naming one processor twice (out of order: the sort
+     * path), and one naming none. */
+    start(3);
+    head(1, "latest");
+    key("ids");
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, 9);
+    msgpack_pack_uint64(&pk, UINT64_MAX);
+    msgpack_pack_uint8(&pk, 4);
+    msgpack_pack_uint8(&pk, 9);
+    save_sb("bad-latest-repeated-id");
+    start(3);
+    head(1, "latest");
+    key("ids");
+    msgpack_pack_array(&pk, 0);
+    save_sb("bad-latest-empty");
+
+    /* A latest reply with a state from the future and a NaN ts. */
+    start(9);
+    head(1, "latest");
+    key("tick");
+    msgpack_pack_uint8(&pk, 3);
+    key("ids");
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_uint8(&pk, 1);
+    msgpack_pack_uint8(&pk, 2);
+    key("state");
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_uint8(&pk, 5);
+    msgpack_pack_uint8(&pk, 200);
+    key("score");
+    msgpack_pack_bin_with_body(&pk, "\0\0\0\0\0\0\0\0", 8);
+    key("pfp");
+    msgpack_pack_bin_with_body(&pk, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+    key("top");
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_int8(&pk, -1);
+    msgpack_pack_int8(&pk, -1);
+    key("ts");
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_uint8(&pk, 0);
+    msgpack_pack_float(&pk, NAN);
+    save_sb("bad-rep-latest-nan-ts");
+
+    /* PUB messages whose metrics are one float short, and hold a NaN. */
+    for (int c = 0; c < 2; c++) {
+        start(13);
+        head(1, "pub");
+        key("run");
+        msgpack_pack_uint8(&pk, 1);
+        key("seq");
+        msgpack_pack_uint8(&pk, 1);
+        key("tick");
+        msgpack_pack_uint8(&pk, 1);
+        key("t");
+        msgpack_pack_double(&pk, 1.0);
+        key("ids");
+        msgpack_pack_array(&pk, 1);
+        msgpack_pack_uint8(&pk, 1);
+        key("ts");
+        msgpack_pack_array(&pk, 1);
+        msgpack_pack_uint8(&pk, 1);
+        key("score");
+        msgpack_pack_bin_with_body(&pk, "\0\0\0\0", 4);
+        key("pfp");
+        msgpack_pack_bin_with_body(&pk, "\0\0\0\0\0\0\0\0", 8);
+        key("top");
+        msgpack_pack_array(&pk, 1);
+        msgpack_pack_int8(&pk, -1);
+        key("k");
+        msgpack_pack_uint8(&pk, 2);
+        key("x");
+        if (c == 0)
+            msgpack_pack_bin_with_body(&pk, "\0\0\x80?", 4);
+        else
+            msgpack_pack_bin_with_body(&pk, "\0\0\x80?\0\0\xc0\x7f", 8);
+        save_sb(c == 0 ? "bad-pub-x-short" : "bad-pub-x-nan");
+    }
+
     /* A long key twice (the message shows it cut short). */
     start(4);
     head(1, "health");
@@ -298,11 +377,23 @@ static void encoded(void)
     ps_proto_request in = {.op = PS_PROTO_OP_INFO};
     save_buf("req-info", ps_proto_encode_request(&b, &in, PS_PROTO_FORM_COLUMNS, err, sizeof err),
              &b);
+    /* The example of docs/protocol.md: three processors, out of order. */
+    uint64_t lids[] = {42, 7, 99};
+    ps_proto_request lq = {
+        .op = PS_PROTO_OP_LATEST, .has_id = true, .id = 259, .n = 3, .ids = lids};
+    save_buf("req-latest", ps_proto_encode_request(&b, &lq, PS_PROTO_FORM_COLUMNS, err, sizeof err),
+             &b);
 
     ps_proto_result res[] = {{.id = 42, .score = 1.5f, .pfp = 0.25, .top = 1, .state = 1},
                              {.id = 7, .score = 0.0f, .pfp = 0.0, .top = -1, .state = 0}};
     ps_proto_score_reply sr = {.tick = 7, .n = 2, .results = res};
     save_buf("rep-score", ps_proto_encode_score_reply(&b, &id, &sr, err, sizeof err), &b);
+    ps_proto_result lres[] = {{.id = 42, .score = 1.5f, .pfp = 0.25, .top = 1, .state = 1},
+                              {.id = 7, .top = -1, .state = PS_PROTO_STATE_WARMING_UP},
+                              {.id = 99, .top = -1, .state = PS_PROTO_STATE_UNKNOWN}};
+    double lts[] = {1700000000.0, 1699999999.5, 0.0};
+    ps_proto_latest_reply lr = {.tick = 7, .n = 3, .results = lres, .ts = lts};
+    save_buf("rep-latest", ps_proto_encode_latest_reply(&b, &id, &lr, err, sizeof err), &b);
     ps_proto_health hr = {.status = PS_PROTO_STATUS_OK, .uptime = 12.5, .tick = 3};
     save_buf("rep-health", ps_proto_encode_health_reply(&b, NULL, &hr, err, sizeof err), &b);
     ps_proto_info ir = {.version = "preshift 0.1.0",
@@ -330,6 +421,13 @@ static void encoded(void)
     save_buf("pub", ps_proto_encode_pub(&b, &pub, err, sizeof err), &b);
     ps_proto_pub empty = {.run = 5, .seq = 3, .tick = 8, .t = 1700000002.0};
     save_buf("pub-empty", ps_proto_encode_pub(&b, &empty, err, sizeof err), &b);
+    /* With the records' metrics, K = 3; and K announced with no records. */
+    float x[] = {4.0f, 1.5f, -0.0f, 1e-40f, 3e38f, 7.0f};
+    ps_proto_pub px = {
+        .run = 5, .seq = 5, .tick = 9, .t = 1700000003.0, .n = 2, .records = rec, .k = 3, .x = x};
+    save_buf("pub-metrics", ps_proto_encode_pub(&b, &px, err, sizeof err), &b);
+    ps_proto_pub pk0 = {.run = 5, .seq = 7, .tick = 10, .t = 1700000004.0, .k = 3};
+    save_buf("pub-metrics-empty", ps_proto_encode_pub(&b, &pk0, err, sizeof err), &b);
     ps_buf_free(&b);
 }
 
