@@ -5,7 +5,11 @@
 # PFP and a top metric, --pid measures one process, SIGTERM stops it cleanly,
 # and an agent whose server is not there reports the failures on stderr and
 # exits 1 without crashing, one that starts before its server gets answers
-# once the server is up. Nothing is left running.
+# once the server is up. The transfer flags: documented, refused when they
+# make no sense, a transfer-only agent (--server off) starts, writes its
+# journal, refuses a second listener on its address and a broken journal,
+# and stops cleanly (tests/test_transfer.c drives transfers through it).
+# Nothing is left running.
 # Usage: bash cli_agent.sh <path-to-preshift> <source-dir>
 set -u
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -38,7 +42,8 @@ expect() {
 
 expect 0 '' "$bin" agent --help
 for flag in --server --interval --timeout --pid --id --count --tls-ca --tls-cert --tls-key \
-  --tls-server-name --quiet --help; do
+  --tls-server-name --quiet --help --transfer-listen --name --any-processor --transfer-journal \
+  --refuse-transfers --transfer-delay 'server off'; do
   grep -q -- "$flag" "$tmp/out" || fail "--help does not document $flag"
 done
 grep -q 'tcp://127.0.0.1:5555' "$tmp/out" || fail "--help does not give the default server"
@@ -50,6 +55,51 @@ expect 2 'needs a value' "$bin" agent --server
 expect 2 'tls' "$bin" agent --tls-ca x.pem
 expect 2 'together' "$bin" agent --server tls+tcp://127.0.0.1:1 --tls-cert c.pem
 expect 1 'no such process' "$bin" agent --pid 999999999 --count 1
+
+# Transfer flags.
+expect 2 'needs --transfer-listen' "$bin" agent --name p1
+expect 2 'needs --transfer-listen' "$bin" agent --any-processor
+expect 2 'needs --transfer-listen' "$bin" agent --refuse-transfers
+expect 2 'needs --transfer-listen' "$bin" agent --transfer-journal "$tmp/j"
+expect 2 'needs --transfer-listen' "$bin" agent --transfer-delay 1
+expect 2 'needs --transfer-listen' "$bin" agent --server off
+expect 2 'transfer-listen' "$bin" agent --transfer-listen udp://x:1
+expect 2 'needs a value' "$bin" agent --transfer-listen
+expect 2 'transfer-delay' "$bin" agent --transfer-listen "ipc://$tmp/x" --transfer-delay -1
+expect 2 'transfer-delay' "$bin" agent --transfer-listen "ipc://$tmp/x" --transfer-delay 3601
+expect 2 'name' "$bin" agent --transfer-listen "ipc://$tmp/x" --name 'a b'
+expect 2 'count' "$bin" agent --server off --transfer-listen "ipc://$tmp/x" --count 3
+expect 2 'tls-cert' "$bin" agent --server off --transfer-listen tls+tcp://127.0.0.1:1
+expect 2 'tls-server-name' "$bin" agent --server off --transfer-listen tls+tcp://127.0.0.1:1 \
+  --tls-cert c.pem --tls-key k.pem --tls-server-name x
+expect 1 'c.pem' "$bin" agent --server off --transfer-listen tls+tcp://127.0.0.1:1 \
+  --tls-cert "$tmp/c.pem" --tls-key "$tmp/k.pem"
+printf 'not a journal\n' >"$tmp/bad.journal"
+expect 1 'bad.journal' "$bin" agent --server off --transfer-listen "ipc://$tmp/x" \
+  --transfer-journal "$tmp/bad.journal"
+
+# A transfer-only agent: starts, creates its journal, keeps its address, stops on SIGTERM.
+"$bin" agent --server off --transfer-listen "ipc://$tmp/xfer" --any-processor \
+  --transfer-journal "$tmp/xfer.journal" >"$tmp/xfer.out" 2>"$tmp/xfer.err" &
+xagent=$!
+pids+=($xagent)
+for _ in $(seq 100); do
+  grep -q 'transfers on' "$tmp/xfer.err" && break
+  sleep 0.1
+done
+grep -q "transfers on ipc://$tmp/xfer for any processor, journal kept" "$tmp/xfer.err" ||
+  fail "transfer agent did not start: $(cat "$tmp/xfer.err")"
+[ "$(head -1 "$tmp/xfer.journal")" = 'preshift transfer journal 1' ] ||
+  fail "no journal header: $(cat "$tmp/xfer.journal")"
+expect 1 'cannot listen' "$bin" agent --server off --transfer-listen "ipc://$tmp/xfer" --name p1
+kill -TERM "$xagent"
+wait "$xagent"
+rc=$?
+[ "$rc" -eq 0 ] || fail "transfer agent exit $rc after SIGTERM: $(cat "$tmp/xfer.err")"
+grep -q '0 transfer request(s)' "$tmp/xfer.err" || fail "no transfer summary: $(cat "$tmp/xfer.err")"
+grep -q 'stopped by signal' "$tmp/xfer.err" || fail "no stop line: $(cat "$tmp/xfer.err")"
+[ ! -s "$tmp/xfer.out" ] || fail "lines without transfers: $(cat "$tmp/xfer.out")"
+pids=() # (the server's checks below look at pids[0])
 
 # A server with a short warm-up: 21 heartbeats kept, then scores.
 "${serve[@]}" --listen "ipc://$tmp/rep" --publish off --http off --metrics 6 --warmup 21 \
@@ -88,7 +138,14 @@ pids+=($sleeper)
   >"$tmp/pid.out" 2>"$tmp/pid.err" &
 agent=$!
 pids+=($agent)
-sleep 1
+# Signal only once the agent blocks SIGTERM (bit 15 of SigBlk): before it
+# does, the default action would kill it, which is not what is tested.
+for _ in $(seq 200); do
+  blk=$(awk '/^SigBlk:/ { print $2 }' "/proc/$agent/status" 2>/dev/null)
+  [ -n "$blk" ] && [ $((0x$blk & 0x4000)) -ne 0 ] && break
+  sleep 0.05
+done
+sleep 0.2
 kill -TERM "$agent"
 wait "$agent"
 rc=$?
