@@ -24,6 +24,7 @@ static const command commands[] = {
     {"bench", ps_cmd_bench, "benchmark the kernels against OpenBLAS and PyTorch"},
     {"serve", ps_cmd_serve, "the scoring server: heartbeats in over nng, scores out"},
     {"agent", ps_cmd_agent, "send this machine's metrics to the scoring server as heartbeats"},
+    {"manage", ps_cmd_manage, "the shifting manager: moves workloads off processors about to fail"},
 };
 
 static void usage(FILE *out)

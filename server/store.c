@@ -126,14 +126,36 @@ static const char SCHEMA_V1[] =
     "  why TEXT NOT NULL);\n"
     "CREATE INDEX thresholds_class ON thresholds(class, id);\n";
 
+/*
+ * Version 2: the id a processor's heartbeats carry (a uint64 kept as
+ * SQLite's signed 64-bit integer, filled for existing rows with the default,
+ * the hash of the name) and its agent's address; the kind of a transfer.
+ */
+static const char SCHEMA_V2[] =
+    "ALTER TABLE processors ADD COLUMN heartbeat_id INTEGER;\n"
+    "ALTER TABLE processors ADD COLUMN agent TEXT NOT NULL DEFAULT '' "
+    "CHECK (length(agent) < 512);\n"
+    "CREATE UNIQUE INDEX processors_heartbeat_id ON processors(heartbeat_id);\n"
+    "ALTER TABLE transfers ADD COLUMN kind TEXT NOT NULL DEFAULT 'shift' "
+    "CHECK (kind IN ('shift', 'failover'));\n"
+    "CREATE TABLE meta (\n"
+    "  key TEXT PRIMARY KEY,\n"
+    "  value TEXT NOT NULL,\n"
+    "  updated_ms INTEGER NOT NULL);\n";
+
+static int fill_heartbeat_ids(ps_store *s, char *err, size_t errlen);
+
 /* Forward only: a store at version v gets every migration above v, in one transaction. */
 static const struct migration {
     int version;
     const char *description;
     const char *sql;
+    int (*then)(ps_store *s, char *err, size_t errlen); /* C after the SQL, or NULL */
 } migrations[] = {
-    {1, "classes, processors, workloads, dependencies, transfers, decisions, thresholds",
-     SCHEMA_V1},
+    {1, "classes, processors, workloads, dependencies, transfers, decisions, thresholds", SCHEMA_V1,
+     NULL},
+    {2, "processor heartbeat ids and agent addresses, transfer kinds, meta", SCHEMA_V2,
+     fill_heartbeat_ids},
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -141,7 +163,7 @@ static const struct migration {
 
 #define TRANSFER_COLS                                                                              \
     "id, workload, source, destination, state, tick, pfp, threshold, expected_seconds, reason, "   \
-    "started_ms, finished_ms, note, outcome, outcome_ms"
+    "started_ms, finished_ms, note, outcome, outcome_ms, kind"
 
 enum {
     ST_CLASS_FIND,
@@ -154,6 +176,7 @@ enum {
     ST_PROC_SET_ALIVE,
     ST_PROC_HOSTED,
     ST_PROC_INBOUND,
+    ST_PROC_BY_ID,
     ST_WORK_GET,
     ST_WORK_INSERT,
     ST_WORK_DELETE,
@@ -178,18 +201,23 @@ enum {
     ST_LOAD_PROCS,
     ST_LOAD_WORKS,
     ST_LOAD_DEPS,
+    ST_META_GET,
+    ST_META_SET,
     ST_COUNT
 };
+
+#define PROC_COLS                                                                                  \
+    "name, class, cpu_capacity, mem_capacity, net_bandwidth, alive, heartbeat_id, agent"
 
 static const char *const SQL[ST_COUNT] = {
     [ST_CLASS_FIND] = "SELECT 1 FROM classes WHERE name = ?1",
     [ST_CLASS_INSERT] = "INSERT INTO classes (name, created_ms) VALUES (?1, ?2)",
     [ST_CLASS_DELETE] = "DELETE FROM classes WHERE name = ?1",
     [ST_CLASS_USERS] = "SELECT count(*), min(name) FROM processors WHERE class = ?1",
-    [ST_PROC_GET] = "SELECT name, class, cpu_capacity, mem_capacity, net_bandwidth, alive "
-                    "FROM processors WHERE name = ?1",
+    [ST_PROC_GET] = "SELECT " PROC_COLS " FROM processors WHERE name = ?1",
     [ST_PROC_INSERT] = "INSERT INTO processors (name, class, cpu_capacity, mem_capacity, "
-                       "net_bandwidth, alive, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                       "net_bandwidth, alive, updated_ms, heartbeat_id, agent) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_PROC_DELETE] = "DELETE FROM processors WHERE name = ?1",
     [ST_PROC_SET_ALIVE] = "UPDATE processors SET alive = ?2, updated_ms = ?3 WHERE name = ?1",
     [ST_PROC_HOSTED] = "SELECT (SELECT count(*) FROM workloads WHERE processor = ?1), "
@@ -197,6 +225,7 @@ static const char *const SQL[ST_COUNT] = {
                        "WHERE processor = ?1 ORDER BY id LIMIT 5))",
     [ST_PROC_INBOUND] = "SELECT count(*), min(id) FROM transfers "
                         "WHERE destination = ?1 AND state = 'prepared'",
+    [ST_PROC_BY_ID] = "SELECT name FROM processors WHERE heartbeat_id = ?1",
     [ST_WORK_GET] = "SELECT name, processor, replica_group, cpu, mem, state_bytes, criticality "
                     "FROM workloads WHERE name = ?1",
     [ST_WORK_INSERT] = "INSERT INTO workloads (name, processor, cpu, mem, state_bytes, "
@@ -216,8 +245,8 @@ static const char *const SQL[ST_COUNT] = {
     [ST_TR_OPEN_OF] = "SELECT id, destination FROM transfers "
                       "WHERE workload = ?1 AND state = 'prepared'",
     [ST_TR_INSERT] = "INSERT INTO transfers (id, workload, source, destination, state, tick, "
-                     "pfp, threshold, expected_seconds, reason, started_ms) "
-                     "VALUES (?1, ?2, ?3, ?4, 'prepared', ?5, ?6, ?7, ?8, ?9, ?10)",
+                     "pfp, threshold, expected_seconds, reason, started_ms, kind) "
+                     "VALUES (?1, ?2, ?3, ?4, 'prepared', ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [ST_TR_FINISH] = "UPDATE transfers SET state = ?2, finished_ms = ?3, note = ?4 "
                      "WHERE id = ?1 AND state = 'prepared'",
     [ST_TR_OUTCOME] = "UPDATE transfers SET outcome = ?2, outcome_ms = ?3 WHERE id = ?1",
@@ -227,7 +256,8 @@ static const char *const SQL[ST_COUNT] = {
                     "WHERE (?1 IS NULL OR started_ms >= ?1) AND (?2 IS NULL OR started_ms < ?2) "
                     "AND (?3 IS NULL OR workload = ?3) "
                     "AND (?4 IS NULL OR source = ?4 OR destination = ?4) "
-                    "AND (?5 IS NULL OR state = ?5) "
+                    "AND (?5 IS NULL OR state = ?5) AND (?7 IS NULL OR kind = ?7) "
+                    "AND (?8 IS NULL OR outcome IS NULL) "
                     "ORDER BY started_ms DESC, id DESC LIMIT ?6",
     [ST_TR_COUNT_OPEN] = "SELECT count(*), min(id) FROM transfers WHERE state = 'prepared'",
     [ST_TR_NEXT_ID] = "SELECT coalesce(max(id), 0) + 1 FROM transfers",
@@ -243,11 +273,13 @@ static const char *const SQL[ST_COUNT] = {
                      "congestion, rate_averted, rate_unnecessary, rate_disruptive, rate_missed "
                      "FROM thresholds WHERE class = ?1 ORDER BY id DESC LIMIT 1",
     [ST_LOAD_CLASSES] = "SELECT name FROM classes ORDER BY id",
-    [ST_LOAD_PROCS] = "SELECT name, class, cpu_capacity, mem_capacity, net_bandwidth, alive "
-                      "FROM processors ORDER BY id",
+    [ST_LOAD_PROCS] = "SELECT " PROC_COLS " FROM processors ORDER BY id",
     [ST_LOAD_WORKS] = "SELECT name, processor, replica_group, cpu, mem, state_bytes, criticality "
                       "FROM workloads ORDER BY id",
     [ST_LOAD_DEPS] = "SELECT upstream, downstream FROM dependencies ORDER BY id",
+    [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [ST_META_SET] = "INSERT INTO meta (key, value, updated_ms) VALUES (?1, ?2, ?3) "
+                    "ON CONFLICT (key) DO UPDATE SET value = ?2, updated_ms = ?3",
 };
 
 struct ps_store {
@@ -439,6 +471,7 @@ static int migrate(ps_store *s, char *err, size_t errlen)
         char what[64];
         snprintf(what, sizeof what, "migrating to schema version %d", m->version);
         rc = exec(s, m->sql, what, err, errlen);
+        if (rc == PS_OK && m->then) rc = m->then(s, err, errlen);
         sqlite3_stmt *st = NULL;
         if (rc == PS_OK &&
             sqlite3_prepare_v2(s->db,
@@ -570,14 +603,19 @@ int ps_store_schema_version(const ps_store *s)
     return s->version;
 }
 
+const char *ps_transfer_kind_name(ps_transfer_kind k)
+{
+    return k == PS_STORE_FAILOVER ? "failover" : "shift";
+}
+
 const char *ps_transfer_state_name(ps_transfer_state st)
 {
     switch (st) {
-    case PS_TRANSFER_PREPARED:
+    case PS_STORE_PREPARED:
         return "prepared";
-    case PS_TRANSFER_COMMITTED:
+    case PS_STORE_COMMITTED:
         return "committed";
-    case PS_TRANSFER_ROLLED_BACK:
+    case PS_STORE_ROLLED_BACK:
         return "rolled_back";
     }
     return "?";
@@ -585,7 +623,7 @@ const char *ps_transfer_state_name(ps_transfer_state st)
 
 static int state_of(const char *name)
 {
-    for (int i = PS_TRANSFER_PREPARED; i <= PS_TRANSFER_ROLLED_BACK; i++)
+    for (int i = PS_STORE_PREPARED; i <= PS_STORE_ROLLED_BACK; i++)
         if (!strcmp(name, ps_transfer_state_name((ps_transfer_state)i))) return i;
     return -1;
 }
@@ -610,6 +648,21 @@ static int class_exists(ps_store *s, const char *name, char *err, size_t errlen)
     return rc;
 }
 
+/* A uint64 id as SQLite's signed 64-bit integer and back, bit for bit. */
+static int64_t id_to_sql(uint64_t id)
+{
+    int64_t v;
+    memcpy(&v, &id, sizeof v);
+    return v;
+}
+
+static uint64_t id_from_sql(int64_t v)
+{
+    uint64_t id;
+    memcpy(&id, &v, sizeof id);
+    return id;
+}
+
 static void read_processor(sqlite3_stmt *st, ps_store_processor *p)
 {
     col_text(st, 0, p->name, sizeof p->name);
@@ -618,6 +671,32 @@ static void read_processor(sqlite3_stmt *st, ps_store_processor *p)
     p->mem_capacity = sqlite3_column_double(st, 3);
     p->net_bandwidth = sqlite3_column_double(st, 4);
     p->alive = sqlite3_column_int(st, 5);
+    p->id = sqlite3_column_type(st, 6) == SQLITE_NULL ? ps_processor_default_id(p->name)
+                                                      : id_from_sql(sqlite3_column_int64(st, 6));
+    col_text(st, 7, p->agent, sizeof p->agent);
+}
+
+/* The migration to version 2: every processor gets its default id. */
+static int fill_heartbeat_ids(ps_store *s, char *err, size_t errlen)
+{
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    int rc = PS_OK;
+    if (sqlite3_prepare_v2(s->db, "SELECT name FROM processors WHERE heartbeat_id IS NULL", -1,
+                           &sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "UPDATE processors SET heartbeat_id = ?2 WHERE name = ?1", -1,
+                           &upd, NULL) != SQLITE_OK)
+        rc = db_fail(s, err, errlen, "filling processor ids");
+    char name[PS_NAME_MAX];
+    while (rc == PS_OK && sqlite3_step(sel) == SQLITE_ROW) {
+        col_text(sel, 0, name, sizeof name);
+        sqlite3_reset(upd);
+        sqlite3_bind_text(upd, 1, name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(upd, 2, id_to_sql(ps_processor_default_id(name)));
+        if (sqlite3_step(upd) != SQLITE_DONE) rc = db_fail(s, err, errlen, "filling processor ids");
+    }
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    return rc;
 }
 
 static void read_workload(sqlite3_stmt *st, ps_store_workload *w)
@@ -666,7 +745,7 @@ static void read_transfer(sqlite3_stmt *st, ps_store_transfer *t)
     char buf[32];
     col_text(st, 4, buf, sizeof buf);
     int state = state_of(buf);
-    t->state = state < 0 ? PS_TRANSFER_PREPARED : (ps_transfer_state)state;
+    t->state = state < 0 ? PS_STORE_PREPARED : (ps_transfer_state)state;
     t->tick = sqlite3_column_int64(st, 5);
     t->pfp = col_real(st, 6);
     t->threshold = col_real(st, 7);
@@ -678,6 +757,8 @@ static void read_transfer(sqlite3_stmt *st, ps_store_transfer *t)
     col_text(st, 13, buf, sizeof buf);
     t->outcome = buf[0] ? outcome_of(buf) : PS_STORE_NO_OUTCOME;
     t->outcome_ms = sqlite3_column_int64(st, 14);
+    col_text(st, 15, buf, sizeof buf);
+    t->kind = strcmp(buf, "failover") ? PS_STORE_SHIFT : PS_STORE_FAILOVER;
 }
 
 static int get_transfer(ps_store *s, int64_t id, ps_store_transfer *out, char *err, size_t errlen)
@@ -780,6 +861,13 @@ static int check_processor(const ps_store_processor *p, char *err, size_t errlen
     int rc = check_name("processor", p->name, err, errlen);
     if (!rc) rc = check_name("class", p->cls, err, errlen);
     if (rc) return rc;
+    if (p->agent[0] && (strnlen(p->agent, sizeof p->agent) == sizeof p->agent ||
+                        (strncmp(p->agent, "tcp://", 6) && strncmp(p->agent, "ipc://", 6) &&
+                         strncmp(p->agent, "tls+tcp://", 10))))
+        return ps_fail(err, errlen, PS_EINVAL,
+                       "processor '%s': agent must be a tcp://, ipc:// or tls+tcp:// address of "
+                       "at most %d bytes",
+                       p->name, PS_AGENT_URL_MAX - 1);
     if (!(isfinite(p->cpu_capacity) && p->cpu_capacity > 0) ||
         !(isfinite(p->mem_capacity) && p->mem_capacity > 0) ||
         !(isfinite(p->net_bandwidth) && p->net_bandwidth > 0))
@@ -801,6 +889,8 @@ static int insert_processor(ps_store *s, const ps_store_processor *p, int64_t at
     sqlite3_bind_double(st, 5, p->net_bandwidth);
     sqlite3_bind_int(st, 6, p->alive ? 1 : 0);
     sqlite3_bind_int64(st, 7, at);
+    sqlite3_bind_int64(st, 8, id_to_sql(p->id));
+    bind_text(st, 9, p->agent);
     return run(s, st, "adding a processor", err, errlen);
 }
 
@@ -818,7 +908,23 @@ int ps_store_add_processor(ps_store *s, const ps_store_processor *p, char *err, 
             rc = ps_fail(err, errlen, PS_STORE_ENOTFOUND, "processor '%s': no class '%s'", p->name,
                          p->cls);
     }
-    if (rc == 1) rc = insert_processor(s, p, now_ms(), err, errlen);
+    if (rc == 1) {
+        sqlite3_stmt *st = prep(s, ST_PROC_BY_ID, err, errlen);
+        rc = st ? PS_OK : PS_STORE_EIO;
+        if (st) {
+            sqlite3_bind_int64(st, 1, id_to_sql(p->id));
+            rc = step(s, st, "looking up a processor id", err, errlen);
+            if (rc == 1) {
+                char other[PS_NAME_MAX];
+                col_text(st, 0, other, sizeof other);
+                rc = ps_fail(err, errlen, PS_STORE_EEXISTS,
+                             "processor '%s': id %llu is already the id of '%s'", p->name,
+                             (unsigned long long)p->id, other);
+            }
+            sqlite3_reset(st);
+        }
+    }
+    if (rc == 0) rc = insert_processor(s, p, now_ms(), err, errlen);
     return tx_end(s, rc, err, errlen);
 }
 
@@ -1158,6 +1264,8 @@ int ps_store_processor_from(const ps_cluster *c, const ps_names *names, uint32_t
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "%s", name);
     snprintf(out->cls, sizeof out->cls, "%s", cls);
+    out->id = ps_names_processor_id(names, id);
+    snprintf(out->agent, sizeof out->agent, "%s", ps_names_agent(names, id));
     out->cpu_capacity = p->cpu_capacity;
     out->mem_capacity = p->mem_capacity;
     out->net_bandwidth = p->net_bandwidth;
@@ -1320,7 +1428,9 @@ static int read_rows(ps_store *s, load_rows *r, ps_names *N, char *err, size_t e
         arr = r->alive;
         if ((rc = room_for(&arr, r->n_proc, &r->cap_proc, sizeof *r->alive))) break;
         r->alive = arr;
-        if ((rc = ps_name_set(&N->processors, (uint32_t)r->n_proc, p.name, err, errlen))) break;
+        if ((rc = ps_name_set(&N->processors, (uint32_t)r->n_proc, p.name, err, errlen)) ||
+            (rc = ps_names_set_info(N, (uint32_t)r->n_proc, p.id, p.agent, err, errlen)))
+            break;
         r->proc[r->n_proc] = (ps_processor_spec){(uint16_t)ps_name_find(&N->classes, p.cls),
                                                  p.cpu_capacity, p.mem_capacity, p.net_bandwidth};
         r->alive[r->n_proc++] = (uint8_t)p.alive;
@@ -1520,6 +1630,7 @@ int ps_store_begin_transfer(ps_store *s, ps_store_transfer *t, char *err, size_t
             bind_real(st, 8, t->expected_seconds);
             bind_text(st, 9, t->reason);
             sqlite3_bind_int64(st, 10, when(t->started_ms));
+            bind_text(st, 11, ps_transfer_kind_name(t->kind));
             rc = run(s, st, "recording a transfer", err, errlen);
         }
     }
@@ -1534,14 +1645,14 @@ int ps_store_finish_transfer(ps_store *s, int64_t id, ps_transfer_state end, con
                              int64_t at_ms, ps_store_transfer *out, char *err, size_t errlen)
 {
     if (!s) return ps_fail(err, errlen, PS_EINVAL, "no store");
-    if (end != PS_TRANSFER_COMMITTED && end != PS_TRANSFER_ROLLED_BACK)
+    if (end != PS_STORE_COMMITTED && end != PS_STORE_ROLLED_BACK)
         return ps_fail(err, errlen, PS_EINVAL, "a transfer ends committed or rolled back");
     int rc = check_text("transfer note", note, PS_STORE_NOTE_MAX, err, errlen);
     if (rc || (rc = tx_begin(s, err, errlen))) return rc;
     ps_store_transfer t;
     rc = get_transfer(s, id, &t, err, errlen);
     if (rc == 0) rc = ps_fail(err, errlen, PS_STORE_ENOTFOUND, "no transfer %lld", (long long)id);
-    if (rc == 1 && t.state != PS_TRANSFER_PREPARED) {
+    if (rc == 1 && t.state != PS_STORE_PREPARED) {
         if (t.state == end)
             rc = 2; /* already so: return 1 */
         else
@@ -1550,7 +1661,7 @@ int ps_store_finish_transfer(ps_store *s, int64_t id, ps_transfer_state end, con
                          ps_transfer_state_name(t.state), ps_transfer_state_name(end));
     }
     int64_t at = when(at_ms);
-    if (rc == 1 && end == PS_TRANSFER_COMMITTED) {
+    if (rc == 1 && end == PS_STORE_COMMITTED) {
         int moved = set_host(s, t.workload, t.destination, at, err, errlen);
         if (moved < 0) rc = moved;
     }
@@ -1587,7 +1698,7 @@ int ps_store_record_outcome(ps_store *s, int64_t id, ps_outcome outcome, int64_t
     ps_store_transfer t;
     rc = get_transfer(s, id, &t, err, errlen);
     if (rc == 0) rc = ps_fail(err, errlen, PS_STORE_ENOTFOUND, "no transfer %lld", (long long)id);
-    if (rc == 1 && t.state == PS_TRANSFER_PREPARED)
+    if (rc == 1 && t.state == PS_STORE_PREPARED)
         rc = ps_fail(err, errlen, PS_STORE_ECONFLICT,
                      "transfer %lld is still in flight; finish it before its outcome",
                      (long long)id);
@@ -1678,10 +1789,12 @@ int ps_store_query_transfers(ps_store *s, const ps_store_transfer_query *q,
 {
     if (!s || !out) return ps_fail(err, errlen, PS_EINVAL, "no store or list");
     memset(out, 0, sizeof *out);
-    ps_store_transfer_query all = {0, 0, NULL, NULL, 0, 0};
+    ps_store_transfer_query all = {0, 0, NULL, NULL, 0, 0, 0, 0};
     if (!q) q = &all;
-    if (q->state < 0 || q->state > PS_TRANSFER_ROLLED_BACK + 1)
+    if (q->state < 0 || q->state > PS_STORE_ROLLED_BACK + 1)
         return ps_fail(err, errlen, PS_EINVAL, "bad transfer state filter %d", q->state);
+    if (q->kind < 0 || q->kind > PS_STORE_FAILOVER + 1)
+        return ps_fail(err, errlen, PS_EINVAL, "bad transfer kind filter %d", q->kind);
     sqlite3_stmt *st = prep(s, ST_TR_QUERY, err, errlen);
     if (!st) return PS_STORE_EIO;
     if (q->since_ms) sqlite3_bind_int64(st, 1, q->since_ms);
@@ -1690,6 +1803,8 @@ int ps_store_query_transfers(ps_store *s, const ps_store_transfer_query *q,
     bind_text(st, 4, q->processor);
     if (q->state) bind_text(st, 5, ps_transfer_state_name((ps_transfer_state)(q->state - 1)));
     sqlite3_bind_int64(st, 6, q->limit ? (int64_t)q->limit : -1);
+    if (q->kind) bind_text(st, 7, ps_transfer_kind_name((ps_transfer_kind)(q->kind - 1)));
+    if (q->undecided) sqlite3_bind_int(st, 8, 1);
     return collect(s, st, out, err, errlen);
 }
 
@@ -1829,4 +1944,35 @@ int ps_store_latest_threshold(ps_store *s, const ps_names *names, uint32_t cls,
     }
     sqlite3_reset(st);
     return rc;
+}
+
+/* ---- meta ---- */
+
+int ps_store_get_meta(ps_store *s, const char *key, char *value, size_t len, char *err,
+                      size_t errlen)
+{
+    if (!s || !key || !value || !len) return ps_fail(err, errlen, PS_EINVAL, "no store or key");
+    sqlite3_stmt *st = prep(s, ST_META_GET, err, errlen);
+    if (!st) return PS_STORE_EIO;
+    bind_text(st, 1, key);
+    int rc = step(s, st, "reading meta", err, errlen);
+    if (rc == 1) col_text(st, 0, value, len);
+    sqlite3_reset(st);
+    return rc == 1 ? 0 : rc == 0 ? 1 : rc;
+}
+
+int ps_store_set_meta(ps_store *s, const char *key, const char *value, char *err, size_t errlen)
+{
+    if (!s || !key || !*key || !value) return ps_fail(err, errlen, PS_EINVAL, "no store or key");
+    int rc = tx_begin(s, err, errlen);
+    if (rc) return rc;
+    sqlite3_stmt *st = prep(s, ST_META_SET, err, errlen);
+    rc = PS_STORE_EIO;
+    if (st) {
+        bind_text(st, 1, key);
+        bind_text(st, 2, value);
+        sqlite3_bind_int64(st, 3, now_ms());
+        rc = run(s, st, "writing meta", err, errlen);
+    }
+    return tx_end(s, rc, err, errlen);
 }

@@ -32,7 +32,7 @@
 #include <stdint.h>
 
 /* The schema this build writes; it opens stores of this version or older (migrating them). */
-#define PS_STORE_SCHEMA_VERSION 1
+#define PS_STORE_SCHEMA_VERSION 2
 /* SQLite's application_id of a preshift store ("PSHF"). */
 #define PS_STORE_APPLICATION_ID 0x50534846
 
@@ -76,6 +76,8 @@ typedef struct ps_store_processor {
     double mem_capacity;  /* bytes, > 0 */
     double net_bandwidth; /* bytes per second, > 0 */
     int alive;
+    uint64_t id; /* the id its heartbeats carry, unique (ps_processor_default_id) */
+    char agent[PS_AGENT_URL_MAX]; /* its agent's transfer address, "" = none */
 } ps_store_processor;
 
 typedef struct ps_store_workload {
@@ -114,7 +116,7 @@ int ps_store_add_class(ps_store *s, const char *name, char *err, size_t errlen);
 /* Refused (PS_STORE_ECONFLICT) while a processor is of this class. */
 int ps_store_remove_class(ps_store *s, const char *name, char *err, size_t errlen);
 
-/* Its class must exist. */
+/* Its class must exist, its id be no other processor's. */
 int ps_store_add_processor(ps_store *s, const ps_store_processor *p, char *err, size_t errlen);
 /* Refused (PS_STORE_ECONFLICT, naming them) while it hosts workloads or receives transfers. */
 int ps_store_remove_processor(ps_store *s, const char *name, char *err, size_t errlen);
@@ -148,10 +150,16 @@ int ps_store_remove_dependency(ps_store *s, const char *a, const char *b, char *
 
 /* ---- transfers ---- */
 
+/* Why a transfer was made: a proactive shift, or a reactive failover off a failed processor. */
+typedef enum ps_transfer_kind {
+    PS_STORE_SHIFT = 0,
+    PS_STORE_FAILOVER = 1,
+} ps_transfer_kind;
+
 typedef enum ps_transfer_state {
-    PS_TRANSFER_PREPARED = 0,    /* in flight: begun, neither committed nor rolled back */
-    PS_TRANSFER_COMMITTED = 1,   /* the workload now runs on the destination */
-    PS_TRANSFER_ROLLED_BACK = 2, /* it stayed on the source */
+    PS_STORE_PREPARED = 0,    /* in flight: begun, neither committed nor rolled back */
+    PS_STORE_COMMITTED = 1,   /* the workload now runs on the destination */
+    PS_STORE_ROLLED_BACK = 2, /* it stayed on the source */
 } ps_transfer_state;
 
 /* ps_store_transfer.outcome before one is recorded. */
@@ -159,6 +167,7 @@ typedef enum ps_transfer_state {
 
 typedef struct ps_store_transfer {
     int64_t id; /* the manager's transfer id, > 0 */
+    ps_transfer_kind kind;
     char workload[PS_NAME_MAX];
     char source[PS_NAME_MAX]; /* filled by the store: the workload's host when it began */
     char destination[PS_NAME_MAX];
@@ -176,7 +185,7 @@ typedef struct ps_store_transfer {
 
 /*
  * Record the start of transfer t->id of t->workload to t->destination,
- * with t->tick, pfp, threshold, expected_seconds, reason and started_ms
+ * with t->kind, tick, pfp, threshold, expected_seconds, reason and started_ms
  * (0 = now); the other fields are ignored. Checks as
  * ps_cluster_begin_transfer does: the workload and an alive destination
  * exist, it is not the host, no other transfer of the workload is open, no
@@ -232,6 +241,8 @@ typedef struct ps_store_transfer_query {
     const char *processor;      /* as source or destination; NULL = any */
     int state;                  /* ps_transfer_state + 1; 0 = any */
     size_t limit;               /* most recent first; 0 = no limit */
+    int kind;                   /* ps_transfer_kind + 1; 0 = any */
+    int undecided;              /* 1 = only transfers without an outcome */
 } ps_store_transfer_query;
 
 /* What moved, when and why: newest first. */
@@ -260,6 +271,18 @@ int ps_store_append_thresholds(ps_store *s, const ps_threshold_change *ch, size_
 int ps_store_latest_threshold(ps_store *s, const ps_names *names, uint32_t cls,
                               ps_threshold_change *out, char *err, size_t errlen);
 
+/* ---- the manager's own notes ---- */
+
+/*
+ * A small value the manager keeps by key (e.g. "workloads": the CRC-32 and
+ * size of the workload file the cluster was loaded from). Get: 0 and the value
+ * (cut to len), 1 when the key has none. Set: one transaction, replacing.
+ */
+int ps_store_get_meta(ps_store *s, const char *key, char *value, size_t len, char *err,
+                      size_t errlen);
+int ps_store_set_meta(ps_store *s, const char *key, const char *value, char *err, size_t errlen);
+
 const char *ps_transfer_state_name(ps_transfer_state st);
+const char *ps_transfer_kind_name(ps_transfer_kind k); /* "shift", "failover" */
 
 #endif

@@ -59,7 +59,65 @@ void ps_names_free(ps_names *n)
     table_free(&n->processors);
     table_free(&n->workloads);
     table_free(&n->groups);
+    for (uint32_t i = 0; i < n->info_cap; i++)
+        free(n->info[i].agent);
+    free(n->info);
     ps_names_init(n);
+}
+
+uint64_t ps_processor_default_id(const char *name)
+{
+    /* FNV-1a, 64 bits: the hash `preshift agent` makes of its host name. */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *name; name++)
+        h = (h ^ (uint8_t)*name) * 0x100000001b3ull;
+    return h;
+}
+
+int ps_names_set_info(ps_names *n, uint32_t slot, uint64_t id, const char *agent, char *err,
+                      size_t errlen)
+{
+    if (slot >= n->info_cap) {
+        uint64_t cap = n->info_cap ? n->info_cap : 16;
+        while (cap <= slot)
+            cap *= 2;
+        ps_proc_info *ni = cap < PS_NONE ? realloc(n->info, (size_t)cap * sizeof *ni) : NULL;
+        if (!ni) return ps_fail(err, errlen, PS_ENOMEM, "out of memory for processor ids");
+        memset(ni + n->info_cap, 0, (size_t)(cap - n->info_cap) * sizeof *ni);
+        n->info = ni;
+        n->info_cap = (uint32_t)cap;
+    }
+    char *copy = NULL;
+    if (agent && *agent) {
+        copy = malloc(strlen(agent) + 1);
+        if (!copy) return ps_fail(err, errlen, PS_ENOMEM, "out of memory for agent addresses");
+        strcpy(copy, agent);
+    }
+    ps_proc_info *x = &n->info[slot];
+    free(x->agent);
+    *x = (ps_proc_info){.set = 1, .id = id, .agent = copy};
+    return PS_OK;
+}
+
+uint64_t ps_names_processor_id(const ps_names *n, uint32_t slot)
+{
+    if (slot < n->info_cap && n->info[slot].set) return n->info[slot].id;
+    const char *name = ps_name_of(&n->processors, slot);
+    return name ? ps_processor_default_id(name) : 0;
+}
+
+const char *ps_names_agent(const ps_names *n, uint32_t slot)
+{
+    return slot < n->info_cap && n->info[slot].agent ? n->info[slot].agent : "";
+}
+
+void ps_names_remove_processor(ps_names *n, uint32_t slot)
+{
+    ps_name_remove(&n->processors, slot);
+    if (slot < n->info_cap) {
+        free(n->info[slot].agent);
+        memset(&n->info[slot], 0, sizeof n->info[slot]);
+    }
 }
 
 static int name_char(unsigned char ch, int first)
@@ -259,10 +317,12 @@ typedef struct pos {
 } pos;
 
 typedef struct rec_proc {
-    pos at, class_at;
+    pos at, class_at, id_at;
     char cls[PS_NAME_MAX];
     double cpu, mem, net;
-    int alive;
+    int alive, has_id;
+    uint64_t id;
+    char agent[PS_AGENT_URL_MAX];
 } rec_proc;
 
 typedef struct rec_work {
@@ -296,6 +356,8 @@ typedef struct parser {
     /* The earliest error of the resolve phase. */
     pos first_err;
     int have_err;
+    /* Declarations parsed, and the line of the first. */
+    uint32_t n_decls, first_decl_line;
 } parser;
 
 static uint32_t col_of(const parser *P, const char *at)
@@ -412,7 +474,7 @@ static int expect_end(parser *P, const char *after)
 
 /* ---- attribute values ---- */
 
-enum vkind { V_NAME, V_CPU, V_BYTES, V_RATE, V_PLAIN, V_BOOL };
+enum vkind { V_NAME, V_CPU, V_BYTES, V_RATE, V_PLAIN, V_BOOL, V_ID, V_URL };
 
 typedef struct key_def {
     const char *key;
@@ -422,13 +484,15 @@ typedef struct key_def {
     const char *noun;    /* what a V_NAME value names */
 } key_def;
 
-enum { MAX_KEYS = 6 };
+enum { MAX_KEYS = 8 };
 
 typedef struct attr {
     int present;
     pos at; /* of the value */
     double num;
+    uint64_t u64;
     char name[PS_NAME_MAX];
+    char url[PS_AGENT_URL_MAX];
 } attr;
 
 static const char *kind_units(enum vkind k)
@@ -519,6 +583,31 @@ static int parse_value(parser *P, const key_def *k, const char *s, const char *e
             }
         }
         return perr(P, s, "%s= must be yes or no, not '%.*s'", k->key, (int)(e - s), s);
+    }
+    if (k->kind == V_ID) {
+        uint64_t v = 0;
+        const char *q = s;
+        while (q < e && *q >= '0' && *q <= '9' && v <= (UINT64_MAX - (uint64_t)(*q - '0')) / 10)
+            v = v * 10 + (uint64_t)(*q++ - '0');
+        if (q != e)
+            return perr(P, s, "%s= must be a whole number from 0 to %llu, not '%.*s'", k->key,
+                        (unsigned long long)UINT64_MAX, (int)(e - s), s);
+        a->u64 = v;
+        return PS_OK;
+    }
+    if (k->kind == V_URL) {
+        size_t n = (size_t)(e - s);
+        int scheme = (n > 6 && (!memcmp(s, "tcp://", 6) || !memcmp(s, "ipc://", 6))) ||
+                     (n > 10 && !memcmp(s, "tls+tcp://", 10));
+        if (!scheme)
+            return perr(P, s, "%s= must be a tcp://, ipc:// or tls+tcp:// address, not '%.*s'",
+                        k->key, (int)(n > 60 ? 60 : n), s);
+        if (n >= PS_AGENT_URL_MAX)
+            return perr(P, s, "%s= is too long (%zu bytes, at most %d)", k->key, n,
+                        PS_AGENT_URL_MAX - 1);
+        memcpy(a->url, s, n);
+        a->url[n] = '\0';
+        return PS_OK;
     }
     if (k->kind == V_NAME) {
         const char *save = P->p, *save_end = P->end;
@@ -615,6 +704,8 @@ static const key_def proc_keys[] = {
     {"mem", V_BYTES, 1, 1, "mem= (its memory, e.g. mem=64GiB)", NULL},
     {"net", V_RATE, 1, 1, "net= (its network bandwidth, e.g. net=10Gbit/s)", NULL},
     {"alive", V_BOOL, 0, 0, "", NULL},
+    {"id", V_ID, 0, 0, "", NULL},
+    {"agent", V_URL, 0, 0, "", NULL},
 };
 static const key_def work_keys[] = {
     {"on", V_NAME, 1, 0, "on=PROCESSOR (the processor it runs on)", "processor"},
@@ -698,6 +789,10 @@ static int stmt_processor(parser *P, const char *stmt)
     r->mem = v[2].num;
     r->net = v[3].num;
     r->alive = v[4].present ? (int)v[4].num : 1;
+    r->has_id = v[5].present;
+    r->id = v[5].present ? v[5].u64 : ps_processor_default_id(name);
+    r->id_at = v[5].present ? v[5].at : r->at;
+    memcpy(r->agent, v[6].url, sizeof r->agent);
     return PS_OK;
 }
 
@@ -826,6 +921,7 @@ static int parse_line(parser *P)
             if (strlen(stmts[i].word) == (size_t)(e - kw) &&
                 !memcmp(stmts[i].word, kw, (size_t)(e - kw))) {
                 P->p = e;
+                if (!P->n_decls++) P->first_decl_line = P->lineno;
                 return stmts[i].fn(P, kw);
             }
         }
@@ -876,6 +972,40 @@ static int pair_cmp(const void *x, const void *y)
     return pos_cmp(a->at, b->at);
 }
 
+typedef struct id_key {
+    uint64_t id;
+    pos at;
+    uint32_t idx;
+} id_key;
+
+static int id_cmp(const void *x, const void *y)
+{
+    const id_key *a = x, *b = y;
+    if (a->id != b->id) return a->id < b->id ? -1 : 1;
+    return pos_cmp(a->at, b->at);
+}
+
+/* Two processors with one id would be one processor to the scoring server. */
+static int check_ids(parser *P)
+{
+    uint32_t np = P->names.processors.count;
+    id_key *keys = malloc((np ? np : 1) * sizeof *keys);
+    if (!keys) return nomem(P);
+    for (uint32_t i = 0; i < np; i++)
+        keys[i] = (id_key){P->procs[i].id, P->procs[i].id_at, i};
+    qsort(keys, np, sizeof *keys, id_cmp);
+    for (uint32_t i = 1; i < np; i++) {
+        if (keys[i].id != keys[i - 1].id) continue;
+        const rec_proc *first = &P->procs[keys[i - 1].idx];
+        rerr(P, keys[i].at, "processor '%s' has id %llu, the id of '%s' (line %u)%s",
+             P->names.processors.name[keys[i].idx], (unsigned long long)keys[i].id,
+             P->names.processors.name[keys[i - 1].idx], first->at.line,
+             first->has_id ? "" : " by default: a hash of its name");
+    }
+    free(keys);
+    return PS_OK;
+}
+
 static int resolve(parser *P)
 {
     ps_names *N = &P->names;
@@ -885,6 +1015,7 @@ static int resolve(parser *P)
         if (ps_name_find(&N->classes, r->cls) == PS_NONE)
             rerr(P, r->class_at, "unknown class '%s' (declare it with: class %s)", r->cls, r->cls);
     }
+    if (check_ids(P)) return PS_ENOMEM;
     for (uint32_t i = 0; i < nw; i++) {
         rec_work *r = &P->works[i];
         r->proc = ps_name_find(&N->processors, r->on);
@@ -957,7 +1088,7 @@ static uint32_t max3(uint32_t a, uint32_t b, uint32_t c)
 static int build(parser *P, const ps_load_room *room, ps_cluster *c)
 {
     ps_load_room r = room ? *room : (ps_load_room){0, 0, 0, 0};
-    const ps_names *N = &P->names;
+    ps_names *N = &P->names;
     if (r.classes > PS_THRESHOLD_MAX_CLASSES)
         return ps_fail(P->err, P->errlen, PS_EINVAL, "%s: room for %u classes asked, at most %d",
                        P->label, r.classes, PS_THRESHOLD_MAX_CLASSES);
@@ -990,6 +1121,9 @@ static int build(parser *P, const ps_load_room *room, ps_cluster *c)
         at = P->procs[i].at;
         if (!P->procs[i].alive) rc = ps_cluster_set_alive(c, i, 0, msg, sizeof msg);
     }
+    for (uint32_t i = 0; i < N->processors.count && !rc; i++)
+        if (ps_names_set_info(&P->names, i, P->procs[i].id, P->procs[i].agent, msg, sizeof msg))
+            rc = PS_ENOMEM;
     if (rc) {
         ps_cluster_free(c);
         if (rc == PS_ENOMEM) return nomem(P);
@@ -1066,6 +1200,68 @@ int ps_workload_load_file(const char *path, const ps_load_room *room, ps_cluster
     return rc;
 }
 
+int ps_workload_parse_decl(const char *text, size_t len, const char *label, ps_decl *out, char *err,
+                           size_t errlen)
+{
+    if (!out || (!text && len)) return ps_fail(err, errlen, PS_EINVAL, "no text or declaration");
+    memset(out, 0, sizeof *out);
+    parser P;
+    memset(&P, 0, sizeof P);
+    P.label = label ? label : "<declaration>";
+    P.err = err;
+    P.errlen = errlen;
+    ps_names_init(&P.names);
+    int rc = parse_text(&P, text ? text : "", len);
+    const ps_names *N = &P.names;
+    if (!rc && P.n_decls != 1)
+        rc = ps_fail(err, errlen, PS_WL_EPARSE, "%s:%u:1: %s", P.label,
+                     P.n_decls ? P.first_decl_line : 1,
+                     P.n_decls ? "one declaration at a time, please"
+                               : "expected a declaration (class, processor, workload, depends "
+                                 "or flow)");
+    if (!rc && P.n_edges > PS_DECL_MAX_EDGES)
+        rc = ps_fail(err, errlen, PS_WL_EPARSE, "%s:%u:1: at most %d dependencies at a time",
+                     P.label, P.first_decl_line, PS_DECL_MAX_EDGES);
+    if (!rc && N->classes.count) {
+        out->kind = PS_DECL_CLASS;
+        snprintf(out->name, sizeof out->name, "%s", N->classes.name[0]);
+    } else if (!rc && N->processors.count) {
+        const rec_proc *r = &P.procs[0];
+        out->kind = PS_DECL_PROCESSOR;
+        snprintf(out->name, sizeof out->name, "%s", N->processors.name[0]);
+        memcpy(out->cls, r->cls, sizeof out->cls);
+        out->cpu = r->cpu;
+        out->mem = r->mem;
+        out->net = r->net;
+        out->alive = r->alive;
+        out->id = r->id;
+        memcpy(out->agent, r->agent, sizeof out->agent);
+    } else if (!rc && N->workloads.count) {
+        const rec_work *r = &P.works[0];
+        out->kind = PS_DECL_WORKLOAD;
+        snprintf(out->name, sizeof out->name, "%s", N->workloads.name[0]);
+        memcpy(out->on, r->on, sizeof out->on);
+        memcpy(out->group, r->group, sizeof out->group);
+        out->cpu = r->cpu;
+        out->mem = r->mem;
+        out->state = r->state;
+        out->criticality = r->crit;
+    } else if (!rc) {
+        out->kind = PS_DECL_EDGES;
+        out->n_edges = (uint32_t)P.n_edges;
+        for (size_t i = 0; i < P.n_edges; i++) {
+            memcpy(out->edges[i][0], P.edges[i].a, PS_NAME_MAX);
+            memcpy(out->edges[i][1], P.edges[i].b, PS_NAME_MAX);
+        }
+    }
+    free(P.class_at);
+    free(P.procs);
+    free(P.works);
+    free(P.edges);
+    ps_names_free(&P.names);
+    return rc;
+}
+
 /* ---- writer ---- */
 
 /* The shortest decimal that reads back as v, without an exponent where one is not needed. */
@@ -1123,8 +1319,12 @@ int ps_workload_write(FILE *f, const ps_cluster *c, const ps_names *names, char 
         shortest(x->cpu_capacity, a, sizeof a);
         quantity(x->mem_capacity, byte_units, N_UNITS(byte_units), b, sizeof b);
         quantity(x->net_bandwidth, rate_units, N_UNITS(rate_units), d, sizeof d);
-        fprintf(f, "processor %s class=%s cpu=%s mem=%s net=%s%s\n", name,
+        fprintf(f, "processor %s class=%s cpu=%s mem=%s net=%s%s", name,
                 ps_name_of(&names->classes, x->cls), a, b, d, x->alive ? "" : " alive=no");
+        uint64_t id = ps_names_processor_id(names, p);
+        if (id != ps_processor_default_id(name)) fprintf(f, " id=%llu", (unsigned long long)id);
+        if (*ps_names_agent(names, p)) fprintf(f, " agent=%s", ps_names_agent(names, p));
+        fputc('\n', f);
     }
     fputc('\n', f);
     for (uint32_t w = 0; w < c->max_workloads; w++) {

@@ -32,6 +32,8 @@
 
 /* Longest name in bytes, plus its terminating NUL. */
 #define PS_NAME_MAX 64
+/* Longest agent address (agent=), plus its terminating NUL. */
+#define PS_AGENT_URL_MAX 512
 
 /* Failures beyond the PS_E* codes of kernels.h. */
 enum {
@@ -50,16 +52,46 @@ typedef struct ps_name_table {
     uint32_t hash_cap; /* a power of two, or 0 */
 } ps_name_table;
 
+/*
+ * What the manager knows of a processor beyond the cluster model: the id
+ * its heartbeats carry to the scoring server and its agent's transfer
+ * socket.
+ */
+typedef struct ps_proc_info {
+    uint8_t set; /* 0: nothing given, the id is the hash of the name */
+    uint64_t id; /* the processor id of its heartbeats */
+    char *agent; /* its agent's transfer address; NULL = none */
+} ps_proc_info;
+
 typedef struct ps_names {
     ps_name_table classes;    /* slot = ps_processor.cls */
     ps_name_table processors; /* slot = processor id */
     ps_name_table workloads;  /* slot = workload id */
     ps_name_table groups;     /* slot = ps_workload.group, from 1 */
+    ps_proc_info *info;       /* [info_cap] by processor slot */
+    uint32_t info_cap;
 } ps_names;
 
 /* Empty tables (group slots start at 1). ps_names_free releases and re-empties them. */
 void ps_names_init(ps_names *n);
 void ps_names_free(ps_names *n);
+
+/*
+ * The default processor id: the 64-bit FNV-1a hash of its name, the same
+ * hash `preshift agent` makes of its host name, so that a processor named
+ * after its host matches an agent started there without --id.
+ */
+uint64_t ps_processor_default_id(const char *name);
+
+/* Set processor slot's id and agent address (NULL or "" = none); 0 or PS_ENOMEM. */
+int ps_names_set_info(ps_names *n, uint32_t slot, uint64_t id, const char *agent, char *err,
+                      size_t errlen);
+/* The id of processor slot: its id= or, when none was set, the hash of its name (0 if no name). */
+uint64_t ps_names_processor_id(const ps_names *n, uint32_t slot);
+/* The agent address of processor slot, "" when none. */
+const char *ps_names_agent(const ps_names *n, uint32_t slot);
+/* Free processor slot: its name and its id and agent. */
+void ps_names_remove_processor(ps_names *n, uint32_t slot);
 
 /*
  * 0 if s is a valid name: 1..PS_NAME_MAX-1 bytes, starting with a letter,
@@ -112,6 +144,46 @@ int ps_workload_load_file(const char *path, const ps_load_room *room, ps_cluster
 int ps_workload_load_string(const char *text, size_t len, const char *label,
                             const ps_load_room *room, ps_cluster *c, ps_names *names, char *err,
                             size_t errlen);
+
+/*
+ * One declaration in the file's syntax, parsed but not resolved (the names
+ * it mentions need not exist): what the manager's control socket accepts.
+ * `depends` and `flow` both give edges: edges[i][0] feeds edges[i][1].
+ */
+#define PS_DECL_MAX_EDGES 64
+
+typedef enum ps_decl_kind {
+    PS_DECL_CLASS = 1,
+    PS_DECL_PROCESSOR = 2,
+    PS_DECL_WORKLOAD = 3,
+    PS_DECL_EDGES = 4,
+} ps_decl_kind;
+
+typedef struct ps_decl {
+    ps_decl_kind kind;
+    char name[PS_NAME_MAX]; /* class, processor or workload */
+    /* processor */
+    char cls[PS_NAME_MAX];
+    double net; /* bandwidth, bytes per second */
+    int alive;
+    uint64_t id;                  /* id= or ps_processor_default_id(name) */
+    char agent[PS_AGENT_URL_MAX]; /* "" = none */
+    /* processor capacity or workload demand */
+    double cpu, mem;
+    /* workload */
+    char on[PS_NAME_MAX], group[PS_NAME_MAX];
+    double state, criticality;
+    /* depends, flow */
+    uint32_t n_edges;
+    char edges[PS_DECL_MAX_EDGES][2][PS_NAME_MAX];
+} ps_decl;
+
+/*
+ * Parse text holding exactly one declaration (comments and blank lines
+ * aside) into *out. 0, or PS_WL_EPARSE with "label:line:col: message".
+ */
+int ps_workload_parse_decl(const char *text, size_t len, const char *label, ps_decl *out, char *err,
+                           size_t errlen);
 
 /*
  * Write c as a workload file that loads back to the same cluster: classes,

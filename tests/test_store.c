@@ -264,6 +264,7 @@ static ps_store_processor proc_rec(const char *name, const char *cls)
     p.mem_capacity = 64e9;
     p.net_bandwidth = 1.25e9;
     p.alive = 1;
+    p.id = ps_processor_default_id(name);
     return p;
 }
 
@@ -307,7 +308,26 @@ static void test_registration(void)
     ps_store_processor got;
     CHECK(ps_store_get_processor(s, "p3", &got, err, sizeof err) == PS_OK);
     CHECK(!got.alive && got.mem_capacity == 64e9 && !strcmp(got.cls, "std"));
+    CHECK(got.id == ps_processor_default_id("p3") && got.agent[0] == 0);
     CHECK(ps_store_get_processor(s, "p9", &got, err, sizeof err) == PS_STORE_ENOTFOUND);
+    /* Heartbeat ids: any uint64, each processor its own; agents: SP addresses. */
+    p = proc_rec("p4", "std");
+    p.id = ps_processor_default_id("p2");
+    CHECK(ps_store_add_processor(s, &p, err, sizeof err) == PS_STORE_EEXISTS);
+    char want[128];
+    snprintf(want, sizeof want, "processor 'p4': id %llu is already the id of 'p2'",
+             (unsigned long long)p.id);
+    CHECKF(err_has(want), "%s", err);
+    p.id = UINT64_MAX;
+    snprintf(p.agent, sizeof p.agent, "udp://x:1");
+    CHECK(ps_store_add_processor(s, &p, err, sizeof err) == PS_EINVAL);
+    CHECKF(err_has("agent must be a tcp://"), "%s", err);
+    snprintf(p.agent, sizeof p.agent, "tcp://127.0.0.1:5560");
+    CHECKF(ps_store_add_processor(s, &p, err, sizeof err) == PS_OK, "%s", err);
+    CHECK(ps_store_get_processor(s, "p4", &got, err, sizeof err) == PS_OK);
+    CHECK(got.id == UINT64_MAX && !strcmp(got.agent, "tcp://127.0.0.1:5560"));
+    CHECK(sql_int(path, "SELECT heartbeat_id FROM processors WHERE name = 'p4'") == -1);
+    CHECK(ps_store_remove_processor(s, "p4", err, sizeof err) == PS_OK);
 
     ps_store_workload w = work_rec("a", "p9", "");
     CHECK(ps_store_add_workload(s, &w, err, sizeof err) == PS_STORE_ENOTFOUND);
@@ -413,7 +433,7 @@ static void test_transfers(void)
     CHECK(ps_store_next_transfer_id(s, &next, err, sizeof err) == PS_OK && next == 1);
     ps_store_transfer t = transfer(7, "ingest", "spare", 1000000);
     CHECKF(ps_store_begin_transfer(s, &t, err, sizeof err) == 0, "%s", err);
-    CHECK(!strcmp(t.source, "rack1-a") && t.state == PS_TRANSFER_PREPARED);
+    CHECK(!strcmp(t.source, "rack1-a") && t.state == PS_STORE_PREPARED);
     CHECK(t.started_ms == 1000000 && t.finished_ms == 0 && t.outcome == PS_STORE_NO_OUTCOME);
     CHECK(t.pfp == 0.93 && isnan(t.expected_seconds) && t.tick == 70);
 
@@ -482,23 +502,22 @@ static void test_transfers(void)
 
     /* Commit moves the workload; finishing again is a no-op; the other way is refused. */
     ps_store_transfer done;
-    CHECKF(ps_store_finish_transfer(s, 7, PS_TRANSFER_COMMITTED, NULL, 1060000, &done, err,
+    CHECKF(ps_store_finish_transfer(s, 7, PS_STORE_COMMITTED, NULL, 1060000, &done, err,
                                     sizeof err) == 0,
            "%s", err);
-    CHECK(done.state == PS_TRANSFER_COMMITTED && done.finished_ms == 1060000);
+    CHECK(done.state == PS_STORE_COMMITTED && done.finished_ms == 1060000);
     ps_store_workload w;
     CHECK(ps_store_get_workload(s, "ingest", &w, err, sizeof err) == PS_OK);
     CHECK(!strcmp(w.processor, "spare"));
-    CHECK(ps_store_finish_transfer(s, 7, PS_TRANSFER_COMMITTED, NULL, 0, &done, err, sizeof err) ==
-          1);
+    CHECK(ps_store_finish_transfer(s, 7, PS_STORE_COMMITTED, NULL, 0, &done, err, sizeof err) == 1);
     CHECK(done.finished_ms == 1060000);
-    CHECK(ps_store_finish_transfer(s, 7, PS_TRANSFER_ROLLED_BACK, NULL, 0, NULL, err, sizeof err) ==
+    CHECK(ps_store_finish_transfer(s, 7, PS_STORE_ROLLED_BACK, NULL, 0, NULL, err, sizeof err) ==
           PS_STORE_ECONFLICT);
     CHECKF(err_has("transfer 7 already ended committed"), "%s", err);
-    CHECK(ps_store_finish_transfer(s, 99, PS_TRANSFER_COMMITTED, NULL, 0, NULL, err, sizeof err) ==
+    CHECK(ps_store_finish_transfer(s, 99, PS_STORE_COMMITTED, NULL, 0, NULL, err, sizeof err) ==
           PS_STORE_ENOTFOUND);
-    CHECK(ps_store_finish_transfer(s, 10, PS_TRANSFER_ROLLED_BACK, "target stopped answering",
-                                   2030000, NULL, err, sizeof err) == 0);
+    CHECK(ps_store_finish_transfer(s, 10, PS_STORE_ROLLED_BACK, "target stopped answering", 2030000,
+                                   NULL, err, sizeof err) == 0);
     CHECK(ps_store_get_workload(s, "db-2", &w, err, sizeof err) == PS_OK);
     CHECK(!strcmp(w.processor, "rack2-a"));
 
@@ -512,15 +531,17 @@ static void test_transfers(void)
     CHECK(ps_store_record_outcome(s, 10, PS_OUTCOME_DISRUPTIVE, 2100000, err, sizeof err) == 0);
     ps_store_transfer got;
     CHECK(ps_store_get_transfer(s, 10, &got, err, sizeof err) == PS_OK);
-    CHECK(got.state == PS_TRANSFER_ROLLED_BACK && !strcmp(got.note, "target stopped answering"));
+    CHECK(got.state == PS_STORE_ROLLED_BACK && !strcmp(got.note, "target stopped answering"));
     CHECK(got.outcome == PS_OUTCOME_DISRUPTIVE && got.outcome_ms == 2100000);
 
     /* Removing a workload with a transfer in flight closes the transfer. */
     t = transfer(12, "reports", "rack1-b", 3000000);
+    t.kind = PS_STORE_FAILOVER;
     CHECK(ps_store_begin_transfer(s, &t, err, sizeof err) == 0);
     CHECK(ps_store_remove_workload(s, "reports", err, sizeof err) == PS_OK);
     CHECK(ps_store_get_transfer(s, 12, &got, err, sizeof err) == PS_OK);
-    CHECK(got.state == PS_TRANSFER_ROLLED_BACK && !strcmp(got.note, "workload removed"));
+    CHECK(got.state == PS_STORE_ROLLED_BACK && !strcmp(got.note, "workload removed"));
+    CHECK(got.kind == PS_STORE_FAILOVER && !strcmp(ps_transfer_kind_name(got.kind), "failover"));
 
     /* What moved, when and why. */
     ps_store_transfer_list l;
@@ -534,12 +555,22 @@ static void test_transfers(void)
     q = (ps_store_transfer_query){.processor = "spare"};
     CHECK(ps_store_query_transfers(s, &q, &l, err, sizeof err) == PS_OK && l.n == 2);
     ps_store_transfer_list_free(&l);
-    q = (ps_store_transfer_query){.workload = "ingest", .state = PS_TRANSFER_COMMITTED + 1};
+    q = (ps_store_transfer_query){.workload = "ingest", .state = PS_STORE_COMMITTED + 1};
     CHECK(ps_store_query_transfers(s, &q, &l, err, sizeof err) == PS_OK && l.n == 1);
     ps_store_transfer_list_free(&l);
     q = (ps_store_transfer_query){.limit = 2};
     CHECK(ps_store_query_transfers(s, &q, &l, err, sizeof err) == PS_OK && l.n == 2);
     ps_store_transfer_list_free(&l);
+    /* Shifts still waiting for their outcome; failovers. */
+    q = (ps_store_transfer_query){.kind = PS_STORE_SHIFT + 1, .undecided = 1};
+    CHECK(ps_store_query_transfers(s, &q, &l, err, sizeof err) == PS_OK && l.n == 0);
+    ps_store_transfer_list_free(&l);
+    q = (ps_store_transfer_query){.kind = PS_STORE_FAILOVER + 1, .undecided = 1};
+    CHECK(ps_store_query_transfers(s, &q, &l, err, sizeof err) == PS_OK && l.n == 1);
+    if (l.n == 1) CHECK(l.items[0].id == 12);
+    ps_store_transfer_list_free(&l);
+    q = (ps_store_transfer_query){.kind = 3};
+    CHECK(ps_store_query_transfers(s, &q, &l, err, sizeof err) == PS_EINVAL);
     CHECK(ps_store_open_transfers(s, &l, err, sizeof err) == PS_OK && l.n == 0);
     ps_store_transfer_list_free(&l);
     ps_store_close(s);
@@ -590,7 +621,63 @@ static void test_refused(void)
     CHECK(sql_exec(future, "INSERT INTO schema_migrations VALUES (99, 0, 'from the future')") ==
           SQLITE_OK);
     CHECK(ps_store_open(future, 0, &s, err, sizeof err) == PS_STORE_EVERSION && !s);
-    CHECKF(err_has("has schema version 99, newer than this preshift reads (1)"), "%s", err);
+    CHECKF(err_has("has schema version 99, newer than this preshift reads (2)"), "%s", err);
+}
+
+/*
+ * A store of schema version 1 (made here by taking version 2's additions
+ * away again) is migrated forward when opened: every processor gets its
+ * default id, transfers are shifts, and nothing else changes.
+ */
+static void test_migration(void)
+{
+    const char *path = in_dir("v1.db");
+    ps_store *s = example_store(path);
+    if (!s) return;
+    ps_store_transfer t = transfer(3, "ingest", "spare", 1000);
+    CHECKF(ps_store_begin_transfer(s, &t, err, sizeof err) == 0, "%s", err);
+    ps_store_close(s);
+    int rc = sql_exec(path, "DROP INDEX processors_heartbeat_id; DROP TABLE meta;"
+                            "ALTER TABLE processors DROP COLUMN heartbeat_id;"
+                            "ALTER TABLE processors DROP COLUMN agent;"
+                            "ALTER TABLE transfers DROP COLUMN kind;"
+                            "DELETE FROM schema_migrations WHERE version = 2");
+    CHECK(rc == SQLITE_OK);
+    if (rc != SQLITE_OK) return;
+    CHECK(sql_int(path, "SELECT max(version) FROM schema_migrations") == 1);
+    s = open_store(path, 0);
+    if (!s) return;
+    CHECK(ps_store_schema_version(s) == 2);
+    ps_store_processor p;
+    CHECK(ps_store_get_processor(s, "rack2-b", &p, err, sizeof err) == PS_OK);
+    CHECK(p.id == ps_processor_default_id("rack2-b") && p.agent[0] == 0);
+    ps_store_transfer got;
+    CHECK(ps_store_get_transfer(s, 3, &got, err, sizeof err) == PS_OK);
+    CHECK(got.kind == PS_STORE_SHIFT && got.state == PS_STORE_PREPARED);
+    ps_cluster c;
+    ps_names n;
+    CHECKF(ps_store_load_cluster(s, NULL, &c, &n, err, sizeof err) == PS_OK, "%s", err);
+    uint32_t r = ps_name_find(&n.processors, "rack1-a");
+    CHECK(ps_names_processor_id(&n, r) == ps_processor_default_id("rack1-a"));
+    CHECK(c.work[ps_name_find(&n.workloads, "ingest")].dest ==
+          ps_name_find(&n.processors, "spare"));
+    ps_cluster_free(&c);
+    ps_names_free(&n);
+    ps_store_close(s);
+    CHECK(sql_int(path, "SELECT count(*) FROM processors WHERE heartbeat_id IS NULL") == 0);
+    /* The manager's notes, new in version 2. */
+    s = open_store(path, 0);
+    char v[64];
+    CHECK(s && ps_store_get_meta(s, "workloads", v, sizeof v, err, sizeof err) == 1);
+    CHECK(s && ps_store_set_meta(s, "workloads", "abc 12 x.workloads", err, sizeof err) == 0);
+    CHECK(s && ps_store_set_meta(s, "workloads", "def 13 y.workloads", err, sizeof err) == 0);
+    CHECK(s && ps_store_get_meta(s, "workloads", v, 8, err, sizeof err) == 0 &&
+          !strcmp(v, "def 13 "));
+    ps_store_close(s);
+    CHECK(sql_int(path, "SELECT count(*) FROM schema_migrations") == 2);
+    char ok[64];
+    sql_text(path, "PRAGMA integrity_check", ok, sizeof ok);
+    CHECKF(!strcmp(ok, "ok"), "%s", ok);
 }
 
 static void test_history(void)
@@ -690,7 +777,7 @@ static void test_killed_writer(void)
         for (int64_t id = 1;; id++) {
             ps_store_transfer t = transfer(id, "parse", hosts[id % 2 ? 0 : 1], id);
             if (ps_store_begin_transfer(cs, &t, err, sizeof err) != 0) _exit(4);
-            if (ps_store_finish_transfer(cs, id, PS_TRANSFER_COMMITTED, NULL, id, NULL, err,
+            if (ps_store_finish_transfer(cs, id, PS_STORE_COMMITTED, NULL, id, NULL, err,
                                          sizeof err) != 0)
                 _exit(5);
             if (id == 5 && write(fd[1], "r", 1) != 1) _exit(6);
@@ -713,8 +800,7 @@ static void test_killed_writer(void)
     s = open_store(path, 0);
     if (!s) return;
     ps_store_transfer_list l;
-    ps_store_transfer_query q = {
-        .workload = "parse", .state = PS_TRANSFER_COMMITTED + 1, .limit = 1};
+    ps_store_transfer_query q = {.workload = "parse", .state = PS_STORE_COMMITTED + 1, .limit = 1};
     CHECK(ps_store_query_transfers(s, &q, &l, err, sizeof err) == PS_OK && l.n == 1);
     ps_store_workload w;
     CHECK(ps_store_get_workload(s, "parse", &w, err, sizeof err) == PS_OK);
@@ -725,8 +811,8 @@ static void test_killed_writer(void)
     CHECK(ps_store_open_transfers(s, &l, err, sizeof err) == PS_OK && l.n <= 1);
     if (l.n == 1) {
         CHECK(l.items[0].id == committed + 1 && !strcmp(l.items[0].source, w.processor));
-        CHECK(ps_store_finish_transfer(s, l.items[0].id, PS_TRANSFER_ROLLED_BACK, "restart", 0,
-                                       NULL, err, sizeof err) == 0);
+        CHECK(ps_store_finish_transfer(s, l.items[0].id, PS_STORE_ROLLED_BACK, "restart", 0, NULL,
+                                       err, sizeof err) == 0);
     }
     ps_store_transfer_list_free(&l);
     ps_cluster c;
@@ -750,6 +836,7 @@ int main(void)
     test_registration();
     test_transfers();
     test_refused();
+    test_migration();
     test_history();
     test_killed_writer();
     remove_dir();

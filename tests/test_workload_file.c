@@ -309,7 +309,8 @@ static void test_errors(void)
     bad(HEAD "processor p2 class=c cpu=4 mem=8GiB\n", "3:1",
         "processor 'p2' needs net= (its network bandwidth");
     bad(HEAD "processor p2 class=c cpu=4 mem=8GiB net=1GB/s speed=3\n", "3:47",
-        "unknown attribute 'speed' of a processor (it takes class, cpu, mem, net, alive)");
+        "unknown attribute 'speed' of a processor (it takes class, cpu, mem, net, alive, id, "
+        "agent)");
     bad(HEAD "processor p2 class=c cpu=4 cpu=5 mem=8GiB net=1GB/s\n", "3:28",
         "cpu= is given twice (first at column 22)");
     bad(HEAD "processor p2 class=c cpu = 4 mem=8GiB net=1GB/s\n", "3:25", "no spaces around '='");
@@ -382,6 +383,121 @@ static void test_errors(void)
     bad(text, where, "too many classes (at most 64)");
 }
 
+/* id= and agent=: what the manager needs to match heartbeats and reach agents. */
+static void test_ids_agents(void)
+{
+    /* FNV-1a 64 of "a" and of "" (the published test vectors). */
+    CHECK(ps_processor_default_id("a") == 0xaf63dc4c8601ec8cull);
+    CHECK(ps_processor_default_id("") == 0xcbf29ce484222325ull);
+    ps_cluster c;
+    ps_names n;
+    int rc = load(HEAD "processor p2 class=c cpu=4 mem=8GiB net=1GB/s id=18446744073709551615 "
+                       "agent=tcp://10.0.0.2:5560\n"
+                       "processor p3 class=c cpu=4 mem=8GiB net=1GB/s id=0 agent=ipc:///tmp/a\n",
+                  &c, &n);
+    CHECKF(rc == PS_OK, "%s", err);
+    if (rc) return;
+    CHECK(ps_names_processor_id(&n, 0) == ps_processor_default_id("p1"));
+    CHECK(ps_names_processor_id(&n, 1) == UINT64_MAX && ps_names_processor_id(&n, 2) == 0);
+    CHECK(!strcmp(ps_names_agent(&n, 0), "") &&
+          !strcmp(ps_names_agent(&n, 1), "tcp://10.0.0.2:5560"));
+    CHECK(!strcmp(ps_names_agent(&n, 2), "ipc:///tmp/a") && !strcmp(ps_names_agent(&n, 9), ""));
+    CHECK(ps_names_processor_id(&n, 9) == 0);
+
+    /* Written back: id= only where it is not the default, agent= where there is one. */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK(f && ps_workload_write(f, &c, &n, err, sizeof err) == PS_OK);
+    if (f) fclose(f);
+    CHECKF(strstr(buf, "processor p1 class=c cpu=4 mem=8GiB net=1GB/s\n") != NULL, "%s", buf);
+    CHECKF(strstr(buf, "net=1GB/s id=18446744073709551615 agent=tcp://10.0.0.2:5560\n"), "%s", buf);
+    ps_cluster c2;
+    ps_names n2;
+    CHECKF(ps_workload_load_string(buf, len, "w", NULL, &c2, &n2, err, sizeof err) == PS_OK, "%s",
+           err);
+    for (uint32_t p = 0; p < 3; p++) {
+        CHECK(ps_names_processor_id(&n2, p) == ps_names_processor_id(&n, p));
+        CHECK(!strcmp(ps_names_agent(&n2, p), ps_names_agent(&n, p)));
+    }
+    ps_cluster_free(&c2);
+    ps_names_free(&n2);
+    free(buf);
+
+    /* Removing a processor's names forgets its id and agent. */
+    ps_names_remove_processor(&n, 1);
+    CHECK(ps_name_of(&n.processors, 1) == NULL && ps_names_processor_id(&n, 1) == 0);
+    CHECK(!strcmp(ps_names_agent(&n, 1), ""));
+    CHECK(ps_names_set_info(&n, 100, 7, "tcp://x:1", err, sizeof err) == PS_OK);
+    CHECK(!strcmp(ps_names_agent(&n, 100), "tcp://x:1") && n.info_cap > 100);
+    ps_cluster_free(&c);
+    ps_names_free(&n);
+
+    bad(HEAD "processor p2 class=c cpu=4 mem=8GiB net=1GB/s id=-1\n", "3:50",
+        "id= must be a whole number from 0 to 18446744073709551615, not '-1'");
+    bad(HEAD "processor p2 class=c cpu=4 mem=8GiB net=1GB/s id=18446744073709551616\n", "3:50",
+        "id= must be a whole number");
+    bad(HEAD "processor p2 class=c cpu=4 mem=8GiB net=1GB/s id=0x10\n", "3:50",
+        "id= must be a whole number");
+    bad(HEAD "processor p2 class=c cpu=4 mem=8GiB net=1GB/s agent=udp://x:1\n", "3:53",
+        "agent= must be a tcp://, ipc:// or tls+tcp:// address, not 'udp://x:1'");
+    bad(HEAD "processor p2 class=c cpu=4 mem=8GiB net=1GB/s agent=tcp://\n", "3:53",
+        "agent= must be a tcp://");
+    /* Two processors, one id: explicit, or an explicit one equal to another's default. */
+    bad(HEAD "processor p2 class=c cpu=4 mem=8GiB net=1GB/s id=5\n"
+             "processor p3 class=c cpu=4 mem=8GiB net=1GB/s id=5\n",
+        "4:50", "processor 'p3' has id 5, the id of 'p2' (line 3)");
+    char text[512];
+    snprintf(text, sizeof text, HEAD "processor p2 class=c cpu=4 mem=8GiB net=1GB/s id=%llu\n",
+             (unsigned long long)ps_processor_default_id("p1"));
+    bad(text, "3:50", "the id of 'p1' (line 2) by default: a hash of its name");
+}
+
+/* The loopback example of docs/manage.md: ids 1 to 4, one agent for all. */
+static void test_loopback_example(void)
+{
+    ps_cluster c;
+    ps_names n;
+    int rc = ps_workload_load_file(PRESHIFT_SOURCE_DIR "/docs/examples/loopback.workloads", NULL,
+                                   &c, &n, err, sizeof err);
+    CHECKF(rc == PS_OK, "%s", err);
+    if (rc) return;
+    CHECK(c.n_processors == 4 && c.n_workloads == 6 && c.n_edges == 3);
+    for (uint32_t p = 0; p < 4; p++) {
+        CHECK(ps_names_processor_id(&n, p) == p + 1);
+        CHECK(!strcmp(ps_names_agent(&n, p), "ipc://preshift-agent.ipc"));
+    }
+    ps_cluster_free(&c);
+    ps_names_free(&n);
+}
+
+/* One declaration at a time, as the manager's control socket takes them. */
+static void test_decl(void)
+{
+    ps_decl d;
+#define DECL(t) ps_workload_parse_decl(t, strlen(t), "request", &d, err, sizeof err)
+    CHECKF(DECL("processor p9 class=c cpu=2 mem=1GiB net=1Gbit/s agent=tcp://h:1 # new\n") == PS_OK,
+           "%s", err);
+    CHECK(d.kind == PS_DECL_PROCESSOR && !strcmp(d.name, "p9") && !strcmp(d.cls, "c"));
+    CHECK(d.cpu == 2 && d.mem == 1073741824.0 && d.net == 125e6 && d.alive == 1);
+    CHECK(d.id == ps_processor_default_id("p9") && !strcmp(d.agent, "tcp://h:1"));
+    CHECKF(DECL("workload w on=nowhere cpu=500m state=1MB group=g") == PS_OK, "%s", err);
+    CHECK(d.kind == PS_DECL_WORKLOAD && !strcmp(d.on, "nowhere") && d.cpu == 0.5);
+    CHECK(d.state == 1e6 && d.criticality == 1 && !strcmp(d.group, "g"));
+    CHECKF(DECL("class gpu") == PS_OK, "%s", err);
+    CHECK(d.kind == PS_DECL_CLASS && !strcmp(d.name, "gpu"));
+    CHECKF(DECL("depends b on a1, a2") == PS_OK, "%s", err);
+    CHECK(d.kind == PS_DECL_EDGES && d.n_edges == 2 && !strcmp(d.edges[1][0], "a2"));
+    CHECK(!strcmp(d.edges[1][1], "b"));
+    CHECKF(DECL("flow x -> y -> z") == PS_OK, "%s", err);
+    CHECK(d.kind == PS_DECL_EDGES && d.n_edges == 2 && !strcmp(d.edges[1][0], "y"));
+    CHECK(DECL("") == PS_WL_EPARSE && err_has("request:1:1: expected a declaration"));
+    CHECK(DECL("class a\nclass b") == PS_WL_EPARSE && err_has("one declaration at a time"));
+    CHECK(DECL("workload w cpu=1") == PS_WL_EPARSE && err_has("request:1:1: workload 'w' needs"));
+    CHECK(DECL("remove workload w") == PS_WL_EPARSE && err_has("unknown declaration 'remove'"));
+#undef DECL
+}
+
 static void test_names(void)
 {
     ps_names n;
@@ -436,6 +552,9 @@ int main(void)
     test_example();
     test_write_round_trip();
     test_errors();
+    test_ids_agents();
+    test_loopback_example();
+    test_decl();
     test_names();
     return test_finish("test_workload_file");
 }
