@@ -25,6 +25,7 @@
 #include "client.h"
 #include "commands.h"
 #include "procfs.h"
+#include "stop_signals.h"
 #include "transfer_agent.h"
 
 #include <nng/nng.h>
@@ -742,12 +743,8 @@ int ps_cmd_agent(int argc, char **argv)
     }
 
     /* Before nng starts threads: they inherit the mask, so only sigtimedwait sees these. */
-    sigemptyset(&a.stop);
-    sigaddset(&a.stop, SIGINT);
-    sigaddset(&a.stop, SIGTERM);
     sigset_t old;
-    signal(SIGPIPE, SIG_IGN);
-    pthread_sigmask(SIG_BLOCK, &a.stop, &old);
+    ps_stop_signals_block(&a.stop, &old);
 
     if (a.o.transfer_listen) {
         a.xs = xfer_start(&a.o, xname, err, sizeof err);

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "manage.h"
 #include "manage_config.h"
+#include "stop_signals.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -64,11 +65,7 @@ int ps_cmd_manage(int argc, char **argv)
     if (!cfg.quiet) ps_manage_config_print(&cfg, stderr);
 
     sigset_t stop, old;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    signal(SIGPIPE, SIG_IGN);
-    pthread_sigmask(SIG_BLOCK, &stop, &old);
+    ps_stop_signals_block(&stop, &old);
     ps_manage *m = ps_manage_start(&cfg, err, sizeof err);
     if (!m) {
         fprintf(stderr, "manage: %s\n", err);

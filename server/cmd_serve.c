@@ -3,11 +3,13 @@
  *
  * SIGINT and SIGTERM are blocked before any thread starts (nng's and the
  * scoring thread inherit the mask), and the main thread waits for them with
- * sigwait: stopping then runs as ordinary code, not in a signal handler.
+ * sigwait: stopping then runs as ordinary code, not in a signal handler
+ * (stop_signals.h routes them there from threads libraries started).
  */
 #include "commands.h"
 #include "serve.h"
 #include "serve_config.h"
+#include "stop_signals.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -35,12 +37,7 @@ int ps_cmd_serve(int argc, char **argv)
     if (!cfg.quiet) ps_serve_config_print(&cfg, stderr);
 
     sigset_t stop, old;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    /* A peer that goes away mid-write must not kill the server. */
-    signal(SIGPIPE, SIG_IGN);
-    pthread_sigmask(SIG_BLOCK, &stop, &old);
+    ps_stop_signals_block(&stop, &old);
     ps_serve *s = ps_serve_start(&cfg, err, sizeof err);
     if (!s) {
         fprintf(stderr, "serve: %s\n", err);

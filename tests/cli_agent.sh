@@ -130,6 +130,29 @@ grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}\.[0-9]{3} ' "$tmp/agent.out" ||
   fail "lines do not start with the time"
 grep -q '40 answered, 0 failed' "$tmp/agent.err" || fail "summary: $(cat "$tmp/agent.err")"
 
+# Signal only once the agent blocks SIGTERM (bit 15 of SigBlk): before it
+# does, the default action would kill it, which is not what is tested.
+wait_blocked() {
+  local blk
+  for _ in $(seq 200); do
+    blk=$(awk '/^SigBlk:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
+    [ -n "$blk" ] && [ $((0x$blk & 0x4000)) -ne 0 ] && break
+    sleep 0.05
+  done
+  sleep 0.2
+}
+
+# SIGTERM while the main thread waits for a reply: a thread a library
+# started before main() (OpenBLAS's pool) must not take it and die.
+"$bin" agent --server "ipc://$tmp/nobody" --interval 10 --timeout 3 -q 2>"$tmp/sig.err" &
+agent=$!
+pids+=($agent)
+wait_blocked "$agent"
+kill -TERM "$agent"
+wait "$agent"
+rc=$?
+[ "$rc" -ne 143 ] || fail "SIGTERM during a heartbeat killed the agent instead of stopping it"
+
 # One process (this shell's sleep), a fixed id, quiet; then SIGTERM stops it.
 sleep 30 &
 sleeper=$!
@@ -138,14 +161,7 @@ pids+=($sleeper)
   >"$tmp/pid.out" 2>"$tmp/pid.err" &
 agent=$!
 pids+=($agent)
-# Signal only once the agent blocks SIGTERM (bit 15 of SigBlk): before it
-# does, the default action would kill it, which is not what is tested.
-for _ in $(seq 200); do
-  blk=$(awk '/^SigBlk:/ { print $2 }' "/proc/$agent/status" 2>/dev/null)
-  [ -n "$blk" ] && [ $((0x$blk & 0x4000)) -ne 0 ] && break
-  sleep 0.05
-done
-sleep 0.2
+wait_blocked "$agent"
 kill -TERM "$agent"
 wait "$agent"
 rc=$?
