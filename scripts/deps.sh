@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [extra packages...]
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-dev zlib1g-dev gzip
-  libmsgpack-dev libnng-dev libsqlite3-dev clang libclang-rt-dev "$@")
+  libmsgpack-dev libnng-dev libsqlite3-dev clang libclang-rt-dev gnuplot-nox "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,5 +13,6 @@ int ps_cmd_calibrate(int argc, char **argv);
 int ps_cmd_serve(int argc, char **argv);
 int ps_cmd_agent(int argc, char **argv);
 int ps_cmd_manage(int argc, char **argv);
+int ps_cmd_sim(int argc, char **argv);
 
 #endif

@@ -25,6 +25,7 @@ static const command commands[] = {
     {"serve", ps_cmd_serve, "the scoring server: heartbeats in over nng, scores out"},
     {"agent", ps_cmd_agent, "send this machine's metrics to the scoring server as heartbeats"},
     {"manage", ps_cmd_manage, "the shifting manager: moves workloads off processors about to fail"},
+    {"sim", ps_cmd_sim, "simulate a cluster on real data: compare failure-handling policies"},
 };
 
 static void usage(FILE *out)
