@@ -3,6 +3,7 @@
  * handle, a reused encode buffer, nng message and decoded reply.
  */
 #include "client.h"
+#include "tls_setup.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
@@ -75,99 +76,6 @@ const char *ps_client_code_name(int rc)
 
 /* ---- TLS ------------------------------------------------------------------------ */
 
-static char *read_text(const char *what, const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
-        return NULL;
-    }
-    size_t len = 0, cap = 8192;
-    char *buf = malloc(cap);
-    while (buf) {
-        len += fread(buf + len, 1, cap - 1 - len, f);
-        if (len < cap - 1) break;
-        if (cap >= (1u << 20)) {
-            snprintf(err, errlen, "%s %s: larger than 1 MiB", what, path);
-            free(buf);
-            fclose(f);
-            return NULL;
-        }
-        char *nb = realloc(buf, cap * 2);
-        if (!nb) free(buf);
-        buf = nb;
-        cap *= 2;
-    }
-    if (!buf) {
-        snprintf(err, errlen, "out of memory");
-        fclose(f);
-        return NULL;
-    }
-    if (ferror(f)) {
-        snprintf(err, errlen, "%s %s: read error", what, path);
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    buf[len] = '\0';
-    return buf;
-}
-
-/* A client TLS configuration from opt for url; 0 or -1 with the reason. */
-static int make_tls(const char *url, const ps_client_options *opt, nng_tls_config **out, char *err,
-                    size_t errlen)
-{
-    nng_tls_config *tc = NULL;
-    char *cert = NULL, *key = NULL;
-    nng_url *u = NULL;
-    const char *what = "allocate a configuration";
-    int rv = nng_tls_config_alloc(&tc, NNG_TLS_MODE_CLIENT);
-    if (rv == 0 && opt->tls_ca && opt->tls_ca[0]) {
-        what = "load the CA file";
-        if ((rv = nng_tls_config_ca_file(tc, opt->tls_ca)) == 0)
-            rv = nng_tls_config_auth_mode(tc, NNG_TLS_AUTH_MODE_REQUIRED);
-    } else if (rv == 0) {
-        rv = nng_tls_config_auth_mode(tc, NNG_TLS_AUTH_MODE_NONE);
-    }
-    if (rv == 0 && ((opt->tls_cert && opt->tls_cert[0]) || (opt->tls_key && opt->tls_key[0]))) {
-        if (!opt->tls_cert || !opt->tls_cert[0] || !opt->tls_key || !opt->tls_key[0]) {
-            snprintf(err, errlen,
-                     "TLS: a client certificate needs both the certificate and its key");
-            goto fail;
-        }
-        cert = read_text("TLS certificate", opt->tls_cert, err, errlen);
-        key = cert ? read_text("TLS key", opt->tls_key, err, errlen) : NULL;
-        if (!cert || !key) goto fail;
-        what = "load the client certificate and key";
-        rv = nng_tls_config_own_cert(tc, cert, key, NULL);
-    }
-    if (rv == 0) {
-        what = "set the server name";
-        if (opt->server_name && opt->server_name[0]) {
-            rv = nng_tls_config_server_name(tc, opt->server_name);
-        } else if ((rv = nng_url_parse(&u, url)) == 0) {
-            if (u->u_hostname && u->u_hostname[0])
-                rv = nng_tls_config_server_name(tc, u->u_hostname);
-        }
-    }
-    if (rv != 0) {
-        snprintf(err, errlen, "TLS: cannot %s: %s", what, nng_strerror(rv));
-        goto fail;
-    }
-    if (u) nng_url_free(u);
-    free(cert);
-    free(key);
-    *out = tc;
-    return 0;
-fail:
-    if (u) nng_url_free(u);
-    free(cert);
-    free(key);
-    if (tc) nng_tls_config_free(tc);
-    return -1;
-}
-
 /* Dial url on sock in the background (TLS config for tls+tcp://). */
 static int dial(nng_socket sock, const char *url, const ps_client_options *opt,
                 nng_tls_config **tls, char *err, size_t errlen)
@@ -179,7 +87,8 @@ static int dial(nng_socket sock, const char *url, const ps_client_options *opt,
         return -1;
     }
     if (!strncmp(url, "tls+", 4)) {
-        if (!*tls && make_tls(url, opt, tls, err, errlen)) {
+        if (!*tls && ps_tls_client_config(url, opt->tls_ca, opt->tls_cert, opt->tls_key,
+                                          opt->server_name, tls, err, errlen)) {
             nng_dialer_close(d);
             return -1;
         }

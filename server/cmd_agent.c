@@ -26,6 +26,7 @@
 #include "commands.h"
 #include "procfs.h"
 #include "stop_signals.h"
+#include "tls_setup.h"
 #include "transfer_agent.h"
 
 #include <nng/nng.h>
@@ -420,31 +421,6 @@ static int agent_beat(agent *a, uint64_t id)
 
 /* ---- transfers ---------------------------------------------------------------- */
 
-/* A whole small text file (a PEM), NUL-terminated; NULL with the reason. */
-static char *read_small_file(const char *what, const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1u << 20;
-    char *buf = malloc(cap + 1);
-    size_t len = buf ? fread(buf, 1, cap + 1, f) : 0;
-    int bad = !buf || ferror(f) || len > cap;
-    fclose(f);
-    if (bad) {
-        snprintf(err, errlen, "%s %s: %s", what, path,
-                 !buf        ? "out of memory"
-                 : len > cap ? "larger than 1 MiB"
-                             : "read error");
-        free(buf);
-        return NULL;
-    }
-    buf[len] = '\0';
-    return buf;
-}
-
 static void now_text(char *out, size_t cap)
 {
     double ts = wall_now();
@@ -565,29 +541,7 @@ static void xfer_cb(void *arg)
 /* The listener's TLS: this agent's certificate, the manager's verified with --tls-ca. */
 static int xfer_tls(xfer_server *s, const agent_opts *o, char *err, size_t errlen)
 {
-    char *cert = read_small_file("--tls-cert", o->tls_cert, err, errlen);
-    char *key = cert ? read_small_file("--tls-key", o->tls_key, err, errlen) : NULL;
-    if (!cert || !key) {
-        free(cert);
-        return -1;
-    }
-    const char *what = "allocate a configuration";
-    int rv = nng_tls_config_alloc(&s->tls, NNG_TLS_MODE_SERVER);
-    if (rv == 0) {
-        what = "load --tls-cert and --tls-key";
-        rv = nng_tls_config_own_cert(s->tls, cert, key, NULL);
-    }
-    if (rv == 0 && o->tls_ca) {
-        what = "load --tls-ca";
-        rv = nng_tls_config_ca_file(s->tls, o->tls_ca);
-    }
-    if (rv == 0)
-        rv = nng_tls_config_auth_mode(s->tls, o->tls_ca ? NNG_TLS_AUTH_MODE_REQUIRED
-                                                        : NNG_TLS_AUTH_MODE_NONE);
-    free(cert);
-    free(key);
-    if (rv != 0) snprintf(err, errlen, "TLS: cannot %s: %s", what, nng_strerror(rv));
-    return rv ? -1 : 0;
+    return ps_tls_server_config(o->tls_cert, o->tls_key, o->tls_ca, &s->tls, err, errlen);
 }
 
 static void xfer_stop(xfer_server *s)

@@ -17,6 +17,7 @@
  * reads changes under it.
  */
 #include "manage_internal.h"
+#include "tls_setup.h"
 
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/supplemental/tls/tls.h>
@@ -442,15 +443,16 @@ int mg_control_open(ps_manage *m, char *err, size_t errlen)
     if (rv == 0) rv = nng_socket_set_size(m->ctl, NNG_OPT_RECVMAXSZ, 65536);
     if (rv == 0) rv = nng_listener_create(&l, m->ctl, addr);
     if (rv == 0 && !strncmp(addr, "tls+", 4)) {
-        nng_tls_config *tls;
-        rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_SERVER);
-        if (rv == 0) rv = nng_tls_config_cert_key_file(tls, m->cfg.tls_cert, m->cfg.tls_key);
-        if (rv == 0 && m->cfg.tls_ca[0]) {
-            rv = nng_tls_config_ca_file(tls, m->cfg.tls_ca);
-            if (rv == 0) rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_REQUIRED);
+        nng_tls_config *tls = NULL;
+        char msg[512];
+        if (ps_tls_server_config(m->cfg.tls_cert, m->cfg.tls_key, m->cfg.tls_ca, &tls, msg,
+                                 sizeof msg)) {
+            snprintf(err, errlen, "control socket %s: %s", addr, msg);
+            nng_close(m->ctl);
+            return -1;
         }
-        if (rv == 0) rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls);
-        if (tls) nng_tls_config_free(tls);
+        rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls);
+        nng_tls_config_free(tls);
     }
     if (rv == 0) rv = nng_listener_start(l, 0);
     if (rv) {

@@ -16,6 +16,7 @@
  * with its heartbeat's metrics (docs/protocol.md).
  */
 #include "serve.h"
+#include "tls_setup.h"
 
 #include "core/model.h"
 #include "model_io.h"
@@ -307,72 +308,11 @@ static void work_cb(void *arg)
 
 /* ---- start and stop ---------------------------------------------------------- */
 
-/* A whole small text file, NUL-terminated; NULL with a message in err. */
-static char *read_text(const char *what, const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    if (!f) {
-        snprintf(err, errlen, "%s %s: cannot open", what, path);
-        return NULL;
-    }
-    for (;;) {
-        if (cap - len < 4097) {
-            if (cap > (1u << 20)) {
-                snprintf(err, errlen, "%s %s: larger than 1 MiB", what, path);
-                goto fail;
-            }
-            char *nb = realloc(buf, cap * 2 + 8192);
-            if (!nb) {
-                snprintf(err, errlen, "out of memory");
-                goto fail;
-            }
-            buf = nb;
-            cap = cap * 2 + 8192;
-        }
-        size_t got = fread(buf + len, 1, 4096, f);
-        len += got;
-        if (got < 4096) break;
-    }
-    if (ferror(f)) {
-        snprintf(err, errlen, "%s %s: read error", what, path);
-        goto fail;
-    }
-    fclose(f);
-    buf[len] = '\0';
-    return buf;
-fail:
-    fclose(f);
-    free(buf);
-    return NULL;
-}
-
 static int make_tls(ps_serve *s, char *err, size_t errlen)
 {
     const ps_serve_config *c = &s->cfg;
     if (!c->tls_cert[0]) return 0;
-    char *cert = read_text("--tls-cert", c->tls_cert, err, errlen);
-    char *key = cert ? read_text("--tls-key", c->tls_key, err, errlen) : NULL;
-    int rv = -1;
-    if (!cert || !key) goto done;
-    const char *what = "allocate";
-    if ((rv = nng_tls_config_alloc(&s->tls, NNG_TLS_MODE_SERVER)) == 0) {
-        what = "load --tls-cert and --tls-key";
-        rv = nng_tls_config_own_cert(s->tls, cert, key, NULL);
-    }
-    if (rv == 0 && c->tls_ca[0]) {
-        what = "load --tls-ca";
-        rv = nng_tls_config_ca_file(s->tls, c->tls_ca);
-    }
-    if (rv == 0)
-        rv = nng_tls_config_auth_mode(s->tls, c->tls_ca[0] ? NNG_TLS_AUTH_MODE_REQUIRED
-                                                           : NNG_TLS_AUTH_MODE_NONE);
-    if (rv != 0) snprintf(err, errlen, "TLS: cannot %s: %s", what, nng_strerror(rv));
-done:
-    free(cert);
-    free(key);
-    return rv ? -1 : 0;
+    return ps_tls_server_config(c->tls_cert, c->tls_key, c->tls_ca, &s->tls, err, errlen);
 }
 
 static int listen_on(ps_serve *s, nng_socket sock, const char *addr, int *port, char *err,

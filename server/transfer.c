@@ -41,6 +41,7 @@
  * count, until acknowledged or ps_transfers_stop.
  */
 #include "transfer.h"
+#include "tls_setup.h"
 
 #include "transfer_proto.h"
 
@@ -197,85 +198,6 @@ ps_transfers_config ps_transfers_default_config(void)
 
 /* ---- TLS (as client.c) ------------------------------------------------------------ */
 
-static char *read_text(const char *what, const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        say(err, errlen, "%s %s: %s", what, path, strerror(errno));
-        return NULL;
-    }
-    size_t len = 0, cap = 8192;
-    char *buf = malloc(cap);
-    while (buf) {
-        len += fread(buf + len, 1, cap - 1 - len, f);
-        if (len < cap - 1) break;
-        if (cap >= (1u << 20)) {
-            say(err, errlen, "%s %s: larger than 1 MiB", what, path);
-            free(buf);
-            fclose(f);
-            return NULL;
-        }
-        char *nb = realloc(buf, cap * 2);
-        if (!nb) free(buf);
-        buf = nb;
-        cap *= 2;
-    }
-    if (!buf || ferror(f)) {
-        say(err, errlen, "%s %s: %s", what, path, buf ? "read error" : "out of memory");
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    buf[len] = '\0';
-    return buf;
-}
-
-/* A client TLS configuration for url: verify the agent with tls_ca (else
- * encrypt only), present tls_cert/tls_key when given. 0 or -1 with the reason. */
-static int make_tls(const ps_transfers *t, const char *url, nng_tls_config **out, char *err,
-                    size_t errlen)
-{
-    nng_tls_config *tc = NULL;
-    char *cert = NULL, *key = NULL;
-    nng_url *u = NULL;
-    const char *what = "allocate a configuration";
-    int rv = nng_tls_config_alloc(&tc, NNG_TLS_MODE_CLIENT);
-    if (rv == 0 && t->tls_ca) {
-        what = "load the CA file";
-        if ((rv = nng_tls_config_ca_file(tc, t->tls_ca)) == 0)
-            rv = nng_tls_config_auth_mode(tc, NNG_TLS_AUTH_MODE_REQUIRED);
-    } else if (rv == 0) {
-        rv = nng_tls_config_auth_mode(tc, NNG_TLS_AUTH_MODE_NONE);
-    }
-    if (rv == 0 && t->tls_cert) {
-        cert = read_text("TLS certificate", t->tls_cert, err, errlen);
-        key = cert ? read_text("TLS key", t->tls_key, err, errlen) : NULL;
-        if (!cert || !key) goto fail;
-        what = "load the client certificate and key";
-        rv = nng_tls_config_own_cert(tc, cert, key, NULL);
-    }
-    if (rv == 0 && (rv = nng_url_parse(&u, url)) == 0 && u->u_hostname && u->u_hostname[0]) {
-        what = "set the server name";
-        rv = nng_tls_config_server_name(tc, u->u_hostname);
-    }
-    if (rv != 0) {
-        say(err, errlen, "TLS: cannot %s: %s", what, nng_strerror(rv));
-        goto fail;
-    }
-    nng_url_free(u);
-    free(cert);
-    free(key);
-    *out = tc;
-    return 0;
-fail:
-    if (u) nng_url_free(u);
-    free(cert);
-    free(key);
-    if (tc) nng_tls_config_free(tc);
-    return -1;
-}
-
 /* ---- agent sockets ---------------------------------------------------------------- */
 
 static void sock_close(agent_sock *as)
@@ -309,7 +231,8 @@ static agent_sock *sock_open(const ps_transfers *t, const char *url, char *err, 
         return NULL;
     }
     if (!strncmp(url, "tls+", 4)) {
-        if (make_tls(t, url, &as->tls, err, errlen)) {
+        if (ps_tls_client_config(url, t->tls_ca, t->tls_cert, t->tls_key, NULL, &as->tls, err,
+                                 errlen)) {
             sock_close(as);
             return NULL;
         }
@@ -426,7 +349,8 @@ ps_transfers *ps_transfers_start(const ps_transfers_config *cfg, char *err, size
     /* Check the TLS files now rather than at the first tls+tcp:// transfer. */
     if (t->tls_ca || t->tls_cert) {
         nng_tls_config *tc = NULL;
-        if (make_tls(t, "tls+tcp://localhost:1", &tc, err, errlen)) {
+        if (ps_tls_client_config("tls+tcp://localhost:1", t->tls_ca, t->tls_cert, t->tls_key, NULL,
+                                 &tc, err, errlen)) {
             free(t->tls_ca);
             free(t->tls_cert);
             free(t->tls_key);

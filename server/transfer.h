@@ -41,20 +41,20 @@ enum {
 #define PS_TRANSFER_URL_MAX 512
 
 typedef struct ps_transfers_config {
-    double timeout;    /* seconds one phase may take before the transfer rolls back (30) */
-    double retry;      /* seconds between resends of an unanswered message (1) */
-    size_t max_limit;  /* most transfers in flight (16) */
+    double timeout;   /* seconds one phase may take before the transfer rolls back (30) */
+    double retry;     /* seconds between resends of an unanswered message (1) */
+    size_t max_limit; /* most transfers in flight (16) */
     const char *tls_ca, *tls_cert, *tls_key; /* for tls+tcp:// agents; NULL for none */
 } ps_transfers_config;
 
 ps_transfers_config ps_transfers_default_config(void);
 
 typedef struct ps_transfer_spec {
-    int64_t id;                                 /* > 0, unique, the idempotency key */
-    char workload[PS_TRANSFER_NAME_MAX];        /* names, as in the workload file */
-    char source[PS_TRANSFER_NAME_MAX];          /* source processor */
-    char destination[PS_TRANSFER_NAME_MAX];     /* destination processor */
-    char source_agent[PS_TRANSFER_URL_MAX];     /* "" when the source is dead */
+    int64_t id;                             /* > 0, unique, the idempotency key */
+    char workload[PS_TRANSFER_NAME_MAX];    /* names, as in the workload file */
+    char source[PS_TRANSFER_NAME_MAX];      /* source processor */
+    char destination[PS_TRANSFER_NAME_MAX]; /* destination processor */
+    char source_agent[PS_TRANSFER_URL_MAX]; /* "" when the source is dead */
     char destination_agent[PS_TRANSFER_URL_MAX];
     double state_bytes;      /* what the destination copies */
     double expected_seconds; /* state_bytes over the bandwidth: the agents' hint */
