@@ -10,8 +10,9 @@
  * options; progress and timings go to standard error.
  *
  * Exit status: 0 done; 1 a failure (unreadable or malformed dataset, a
- * plot gnuplot could not make, a listed policy that is not available yet:
- * the others are still run and reported); 2 a usage error. A missing
+ * policy run that failed, a plot gnuplot could not make, a listed policy
+ * without a run function: the others are still reported); 2 a usage
+ * error. A missing
  * gnuplot is not a failure: the plot is skipped with a message.
  */
 #include "cli.h"
@@ -22,6 +23,7 @@
 #include "sim_plot.h"
 #include "sim_policies.h"
 #include "sim_report.h"
+#include "sim_thresholds.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -47,6 +49,7 @@ typedef struct sim_opts {
     const ps_sim_policy_entry *pol[MAX_POLICIES];
     size_t n_pol;
     char plot[PATH_MAX]; /* "" when off */
+    ps_sim_preshift_opts pre;
     int json, quiet;
     int given_dataset, given_offset, given_groups;
 } sim_opts;
@@ -124,6 +127,14 @@ static void usage(FILE *out)
             "                         (default %u)\n"
             "  --oracle-margin TICKS  oracle: commit this much before the failure\n"
             "                         (default %u)\n"
+            "  --backend NAME         preshift: the scoring server's kernels, cpu or cuda\n"
+            "                         (default: the build's, %s)\n"
+            "  --warmup ROWS          preshift: history rows each processor's scorer warms\n"
+            "                         up on before it scores (default %ld; a processor sends\n"
+            "                         36 more, or as many as its history has)\n"
+            "  --keep-files           preshift: keep its temporary directory (the manager's\n"
+            "                         SQLite store with every transfer, the workload file)\n"
+            "                         and print where it is\n"
             "  --json                 one JSON object per policy and line instead of the\n"
             "                         table (keys: docs/evaluation.md)\n"
             "  --plot FILE            the PNG of cumulative interrupted workload-minutes and\n"
@@ -138,14 +149,16 @@ static void usage(FILE *out)
             c.mem_capacity / GIB, c.cpu_min, c.cpu_max, c.mem_min / GIB, c.mem_max / GIB,
             c.state_min / GIB, c.state_max / GIB, c.crit_min, c.crit_max, c.replica_groups,
             c.workloads, c.replica_size, c.layers, c.out_degree, p.naive_cpu_col, p.naive_mem_col,
-            (double)p.naive_threshold, p.naive_hold, p.oracle_margin, default_plot);
+            (double)p.naive_threshold, p.naive_hold, p.oracle_margin,
+            ps_backend_default_kind() == PS_BACKEND_CUDA ? "cuda" : "cpu",
+            ps_sim_preshift_default_opts().serve.warmup, default_plot);
     size_t n;
     const ps_sim_policy_entry *e = ps_sim_policy_entries(&n);
     for (size_t i = 0; i < n; i++)
         fprintf(out, "  %-9s %s\n", e[i].name, e[i].summary);
     fprintf(out, "\n"
-                 "Exit status: 0 done, 1 a failure or a listed policy that is not available\n"
-                 "yet (the others are still reported), 2 a usage error.\n");
+                 "Exit status: 0 done, 1 a failure (a dataset that cannot be read, a policy\n"
+                 "that could not run, a plot that could not be written), 2 a usage error.\n");
 }
 
 /* ------------------------------------------------------------- options */
@@ -332,6 +345,7 @@ static int parse_args(sim_opts *o, int argc, char **argv, char *err, size_t errl
     memset(o, 0, sizeof *o);
     o->cfg = ps_sim_config_default();
     o->tuning = ps_sim_policy_default(PS_SIM_NAIVE);
+    o->pre = ps_sim_preshift_default_opts();
     snprintf(o->plot, sizeof o->plot, "%s", default_plot);
     if (parse_policies(o, default_policies, err, errlen)) return -1;
     for (int i = 1; i < argc; i++) {
@@ -347,6 +361,10 @@ static int parse_args(sim_opts *o, int argc, char **argv, char *err, size_t errl
         }
         if (!strcmp(a, "--json")) {
             o->json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--keep-files")) {
+            o->pre.keep_files = 1;
             continue;
         }
         if (a[0] != '-') {
@@ -369,6 +387,10 @@ static int parse_args(sim_opts *o, int argc, char **argv, char *err, size_t errl
             bad = parse_seed(v, &o->cfg.seed, err, errlen);
         } else if (!strcmp(a, "--policies")) {
             bad = parse_policies(o, v, err, errlen);
+        } else if (!strcmp(a, "--backend")) {
+            bad = ps_parse_backend(a, v, &o->pre.serve.backend, err, errlen);
+        } else if (!strcmp(a, "--warmup")) {
+            bad = ps_parse_long(a, v, 16, 100000, &o->pre.serve.warmup, err, errlen);
         } else {
             const option *op = NULL;
             for (size_t k = 0; k < sizeof options / sizeof options[0] && !op; k++)
@@ -524,10 +546,11 @@ typedef struct run {
     ps_sim_results res;
 } run;
 
-static int run_policies(const sim_opts *o, const ps_sim_scenario *sc, run *runs, size_t n_runs,
-                        char *err, size_t errlen)
+static int run_policies(sim_opts *o, const ps_sim_scenario *sc, run *runs, size_t n_runs,
+                        ps_sim_preshift_report *pre, char *err, size_t errlen)
 {
-    ps_sim_run_args a = {sc, o->tuning, o->quiet};
+    o->pre.quiet = o->quiet;
+    ps_sim_run_args a = {sc, o->tuning, o->quiet, &o->pre, pre};
     for (size_t i = 0; i < n_runs; i++) {
         if (!o->quiet && !runs[i].listed)
             fprintf(stderr, "sim: %s runs as the reference of the comparisons, not reported\n",
@@ -613,6 +636,9 @@ int ps_cmd_sim(int argc, char **argv)
     ps_sim_scenario sc;
     memset(&sc, 0, sizeof sc);
     ps_sim_summary *sum = NULL;
+    ps_sim_preshift_report pre;
+    memset(&pre, 0, sizeof pre);
+    ps_sim_threshold_summary *ths = NULL;
 
     double t0 = ps_sim_wall_seconds();
     if (!o->quiet) fprintf(stderr, "sim: loading %s\n", o->dataset);
@@ -648,7 +674,7 @@ int ps_cmd_sim(int argc, char **argv)
         fprintf(stderr, "sim: scenario of %u processors, %u workloads, %u failures in %.2f s\n",
                 sc.P, sc.W, sc.n_failures, ps_sim_wall_seconds() - t0);
 
-    if (run_policies(o, &sc, runs, n_runs, err, sizeof err)) {
+    if (run_policies(o, &sc, runs, n_runs, &pre, err, sizeof err)) {
         fprintf(stderr, "sim: %s\n", err);
         goto done;
     }
@@ -678,6 +704,12 @@ int ps_cmd_sim(int argc, char **argv)
         n_sum++;
     }
 
+    ths = calloc(pre.n_classes ? pre.n_classes : 1, sizeof *ths);
+    if (!ths) {
+        fprintf(stderr, "sim: out of memory\n");
+        goto done;
+    }
+    ps_sim_threshold_summarize(&pre, ths);
     if (o->json) {
         for (size_t i = 0; i < n_sum; i++) {
             char line[4096];
@@ -685,11 +717,28 @@ int ps_cmd_sim(int argc, char **argv)
                 fprintf(stderr, "sim: a JSON line is too long\n");
                 goto done;
             }
-            printf("%s\n", line);
+            if (strcmp(sum[i].policy, "preshift") || !pre.n_classes) {
+                printf("%s\n", line);
+                continue;
+            }
+            /* The thresholds' trajectory goes into preshift's object. */
+            size_t need = (size_t)ps_sim_threshold_json(ths, pre.n_classes, NULL, 0) + 1;
+            char *member = malloc(need);
+            if (!member) {
+                fprintf(stderr, "sim: out of memory\n");
+                goto done;
+            }
+            ps_sim_threshold_json(ths, pre.n_classes, member, need);
+            printf("%.*s,%s}\n", (int)strlen(line) - 1, line, member);
+            free(member);
         }
     } else {
         print_scenario(stdout, o, &d, &sc, naive, oracle_listed);
         ps_sim_report_table(stdout, sum, n_sum);
+        if (pre.n_classes) {
+            fputc('\n', stdout);
+            ps_sim_threshold_table(stdout, ths, pre.n_classes, 16);
+        }
         printf(
             "\nInterrupted workload-minutes: workload-ticks not running x %g s / 60. Reduction:\n"
             "(reactive - policy) / reactive. Share of the oracle's: (reactive - policy) /\n"
@@ -699,6 +748,9 @@ int ps_cmd_sim(int argc, char **argv)
         for (size_t i = 0; i < o->n_pol; i++)
             if (!o->pol[i]->run) printf("%s: %s\n", o->pol[i]->name, o->pol[i]->unavailable);
     }
+    if (pre.dir[0] && o->pre.keep_files)
+        fprintf(stderr, "sim: preshift kept its files (manage.db: the store; cluster.workloads) in %s\n",
+                pre.dir);
     fflush(stdout);
 
     status = unavailable ? 1 : 0;
@@ -731,6 +783,8 @@ done:
     for (size_t i = 0; i < n_runs; i++)
         ps_sim_results_free(&runs[i].res);
     free(sum);
+    free(ths);
+    ps_sim_preshift_report_free(&pre);
     ps_sim_scenario_free(&sc);
     ps_sim_dataset_free(&d);
     free(o);

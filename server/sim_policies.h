@@ -2,16 +2,16 @@
  * sim_policies.h - the policies `preshift sim` can run, as a table: each
  * entry is a function that runs one policy over a scenario and fills
  * ps_sim_results. The core's policies (reactive, naive, oracle) are one
- * function over ps_sim_policy_kind; the real scoring server and manager
- * (`preshift`) is listed but not available yet: its entry has no function
- * and says why. Wiring it in is one function here (an external
- * ps_sim_policy whose decide() talks to the server and manager, driven by
- * ps_sim_drive) and, if it needs options, fields in ps_sim_run_args.
+ * function over ps_sim_policy_kind; `preshift` runs the real scoring
+ * server and manager in-process (server/sim_preshift.h) and also reports
+ * the trajectory of its thresholds. An entry without a function is listed
+ * as not available, with the reason.
  */
 #ifndef PRESHIFT_SIM_POLICIES_H
 #define PRESHIFT_SIM_POLICIES_H
 
 #include "core/sim_world.h"
+#include "sim_preshift.h"
 
 #include <stddef.h>
 
@@ -20,6 +20,10 @@ typedef struct ps_sim_run_args {
     const ps_sim_scenario *sc;
     ps_sim_policy tuning; /* the naive and oracle parameters from the command line */
     int quiet;            /* no progress on stderr */
+    /* The preshift policy: its options (NULL: ps_sim_preshift_default_opts(), with quiet
+       from above) and, if not NULL, where its report goes (the caller frees it). */
+    const ps_sim_preshift_opts *preshift;
+    ps_sim_preshift_report *preshift_report;
 } ps_sim_run_args;
 
 typedef struct ps_sim_policy_entry ps_sim_policy_entry;

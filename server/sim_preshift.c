@@ -453,7 +453,8 @@ static int read_store(run *r, ps_sim_preshift_report *rep, char *err, size_t err
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int rc = 0;
-    if (sqlite3_open_v2(r->store, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    /* Read-write only so that closing it removes the -wal and -shm files it makes. */
+    if (sqlite3_open_v2(r->store, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
         rc = ps_fail(err, errlen, PS_EINVAL, "%s: %s", r->store, db ? sqlite3_errmsg(db) : "");
         goto done;
     }
@@ -535,12 +536,13 @@ int ps_sim_run_preshift(const ps_sim_scenario *sc, const ps_sim_preshift_opts *o
     r->o = o ? *o : ps_sim_preshift_default_opts();
     if (!(r->o.barrier_timeout > 0)) r->o.barrier_timeout = 600;
     uint32_t warmup = (uint32_t)r->o.serve.warmup;
-    r->history = r->o.history ? r->o.history : warmup + DEFAULT_MARGIN;
     uint32_t shortest = UINT32_MAX;
     for (uint32_t p = 0; p < sc->P; p++) {
         uint32_t h = ps_sim_history_len(sc, p);
         if (h < shortest) shortest = h;
     }
+    r->history = r->o.history ? r->o.history : warmup + DEFAULT_MARGIN;
+    if (!r->o.history && r->history > shortest) r->history = shortest;
     int rc = 0;
     if (r->history < warmup + 1 || r->history > shortest) {
         rc = ps_fail(err, errlen, PS_EINVAL,

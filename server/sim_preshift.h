@@ -44,7 +44,8 @@ typedef struct ps_sim_preshift_opts {
      */
     ps_serve_config serve;
     /* History rows each processor sends before tick 0 (the warm-up, then healthy scored
-       ticks); 0 = serve.warmup + 36. At most the shortest history of any processor. */
+       ticks); 0 = serve.warmup + 36, or the shortest history of any processor when that is
+       less. More than serve.warmup, at most the shortest history. */
     uint32_t history;
     /*
      * The shifting manager: everything but its stream, store, workload

@@ -5,8 +5,8 @@
 # reactive, the same seed giving the same bytes and another seed another
 # scenario, the table, the reference runs behind the comparisons, usage
 # errors (exit 2, naming the flag), a malformed dataset refused with
-# file:line:col (exit 1), the `preshift` policy reported as not available
-# yet (exit 1, the others still reported), the plot (a PNG when gnuplot is
+# file:line:col (exit 1), the `preshift` policy (the real server and
+# manager: its JSON, thresholds, --keep-files), the plot (a PNG when gnuplot is
 # installed; skipped with exit 0 when it is not), and no temporary files
 # left behind.
 # Usage: bash cli_sim.sh <path-to-preshift> <source-dir>
@@ -54,10 +54,10 @@ for flag in --dataset --policies --seed --processors --workloads --ticks --tick-
   --horizon --repair --failure-timeout --restart --transfer-fail --bandwidth --noise \
   --max-offset --fail-delay --cpu-capacity --mem-capacity --cpu-demand --mem-demand --state \
   --criticality --replica-groups --replica-size --layers --out-degree --naive-cpu-col \
-  --naive-mem-col --naive-threshold --naive-hold --oracle-margin --json --plot --quiet; do
+  --naive-mem-col --naive-threshold --naive-hold --oracle-margin --backend --warmup \
+  --keep-files --json --plot --quiet; do
   grep -q -- "$flag" "$tmp/out" || fail "--help does not document $flag"
 done
-grep -q 'preshift.*not available yet' "$tmp/out" || fail "--help does not list preshift as not available"
 
 # JSON: one line per policy, in order, every key with a number (or null where allowed).
 expect 0 'reactive: 60 ticks in' "${sim[@]}" --json --plot off
@@ -148,14 +148,26 @@ expect 2 '--naive-mem-col 2' "${sim[@]}" --naive-mem-col 2
 expect 0 '' "${sim[@]}" --naive-mem-col 2 --policies reactive,oracle --plot off
 expect 2 'do not fit' "${sim[@]}" --workloads 1000 --replica-groups 0
 
-# The preshift policy is not available yet: said so, exit 1, the others still reported.
-expect 1 "policy 'preshift' is not available yet" "${sim[@]}" --policies preshift --json
-[ -s "$tmp/out" ] && fail "--policies preshift printed results"
-expect 1 "'preshift' is not available yet" "${sim[@]}" --policies reactive,preshift --json --plot off
-[ "$(wc -l <"$tmp/out")" -eq 1 ] && grep -q '"policy":"reactive"' "$tmp/out" ||
-  fail "reactive not reported beside preshift: $(cat "$tmp/out")"
-expect 1 '' "${sim[@]}" --policies oracle,preshift --plot off
-grep -q '^preshift: not available yet' "$tmp/out" || fail "the table does not say preshift is unavailable"
+# The preshift policy: the real server and manager, in-process. Its JSON object
+# carries the thresholds' trajectory; --keep-files leaves the store behind.
+pre=("${sim[@]}" --max-offset 5 --warmup 21 --backend cpu --plot off)
+expect 0 'preshift kept its files' "${pre[@]}" --policies reactive,preshift --json --keep-files
+[ "$(wc -l <"$tmp/out")" -eq 2 ] && grep -q '"policy":"reactive"' "$tmp/out" ||
+  fail "reactive and preshift not both reported: $(cat "$tmp/out")"
+line=$(grep '"policy":"preshift"' "$tmp/out")
+for key in interrupted_workload_minutes averted unnecessary transfers thresholds; do
+  echo "$line" | grep -q "\"$key\":" || fail "preshift's JSON lacks $key: $line"
+done
+echo "$line" | grep -Eq '"thresholds":\[\{"class":"sim","start":0\.999,' ||
+  fail "preshift's thresholds do not start at the manager's default: $line"
+kept=$(sed -n 's/.*preshift kept its files .* in //p' "$tmp/err")
+[ -n "$kept" ] && [ -s "$kept/manage.db" ] || fail "--keep-files: no store in '$kept'"
+[ -n "$kept" ] && ls "$kept" | grep -q -- '-wal$' && fail "the store's WAL was left open in $kept"
+[ -n "$kept" ] && rm -rf "$kept"
+expect 0 '' "${pre[@]}" --policies preshift
+grep -q '^thresholds of preshift' "$tmp/out" || fail "the table lacks the thresholds"
+expect 1 'too short to fit ARIMA' "${sim[@]}" --max-offset 5 --warmup 16 --backend cpu \
+  --policies preshift --plot off
 
 # A malformed dataset: refused with file:line:col, exit 1.
 cp -r "$ds" "$tmp/bad"

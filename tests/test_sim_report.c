@@ -4,10 +4,13 @@
  * of the oracle's with their undefined cases, JSON numbers (shortest
  * round-trip, null for NAN and infinities), a whole JSON line with the
  * edge cases of a run (no averted failure, no lead time, truncation), the
- * table's dashes, and the plot refusing names gnuplot could not read.
+ * table's dashes, the plot refusing names gnuplot could not read, and the
+ * thresholds' trajectory summarized per class (start, end, range, changes
+ * by cause) with its JSON member.
  */
 #include "server/sim_plot.h"
 #include "server/sim_report.h"
+#include "server/sim_thresholds.h"
 #include "testutil.h"
 
 #include <string.h>
@@ -271,6 +274,49 @@ static void test_plot_refuses(void)
     CHECK(ps_sim_plot("", "t", &l, 1, 1, 300, err, sizeof err) == -1);
 }
 
+static void test_thresholds(void)
+{
+    char classes[3][64] = {"a", "b", "empty"};
+    ps_sim_threshold_point pts[] = {
+        {-1, 0, 0.9, -1},                     /* a starts at 0.9 */
+        {-1, 1, 0.99, -1},                    /* b at 0.99 */
+        {-1, 0, 0.95, PS_CAUSE_UNNECESSARY},  /* during the warm-up */
+        {3, 0, 0.8, PS_CAUSE_AVERTED},        /* a's minimum */
+        {4, 1, 0.995, PS_CAUSE_ENVIRONMENT},  /* b's maximum and end */
+        {7, 0, 0.85, PS_CAUSE_MISSED},        /* a's end */
+        {8, 9, 0.1, PS_CAUSE_AVERTED},        /* no such class: skipped */
+    };
+    ps_sim_preshift_report rep;
+    memset(&rep, 0, sizeof rep);
+    rep.n_classes = 3;
+    rep.classes = classes;
+    rep.thresholds = pts;
+    rep.n_thresholds = sizeof pts / sizeof pts[0];
+    ps_sim_threshold_summary s[3];
+    ps_sim_threshold_summarize(&rep, s);
+    CHECK(!strcmp(s[0].cls, "a") && s[0].start == 0.9 && s[0].end == 0.85);
+    CHECK(s[0].min == 0.8 && s[0].max == 0.95);
+    CHECK(s[0].changes[PS_CAUSE_AVERTED] == 1 && s[0].changes[PS_CAUSE_UNNECESSARY] == 1);
+    CHECK(s[0].changes[PS_CAUSE_MISSED] == 1 && s[0].changes_during_warmup == 1);
+    CHECK(s[1].start == 0.99 && s[1].end == 0.995 && s[1].min == 0.99 && s[1].max == 0.995);
+    CHECK(s[1].changes[PS_CAUSE_ENVIRONMENT] == 1 && s[1].changes[PS_CAUSE_AVERTED] == 0);
+    CHECK(isnan(s[2].start) && isnan(s[2].end));
+
+    char buf[1024];
+    int n = ps_sim_threshold_json(s, 3, buf, sizeof buf);
+    CHECK(n == (int)strlen(buf));
+    const char *want_a = "\"thresholds\":[{\"class\":\"a\",\"start\":0.9,\"end\":0.85,"
+                         "\"min\":0.8,\"max\":0.95,\"averted\":1,\"unnecessary\":1,"
+                         "\"disruptive\":0,\"missed\":1,\"environment\":0},";
+    CHECKF(!strncmp(buf, want_a, strlen(want_a)), "%s", buf);
+    CHECKF(strstr(buf, "{\"class\":\"empty\",\"start\":null,\"end\":null,") != NULL, "%s", buf);
+    CHECK(buf[n - 1] == ']');
+    /* Too small a buffer: the length it needs, as snprintf. */
+    char small[16];
+    CHECK(ps_sim_threshold_json(s, 3, small, sizeof small) == n);
+    CHECK(ps_sim_threshold_json(s, 3, NULL, 0) == n);
+}
+
 int main(void)
 {
     test_percentile();
@@ -279,5 +325,6 @@ int main(void)
     test_summary_json();
     test_table();
     test_plot_refuses();
+    test_thresholds();
     return test_finish("test_sim_report");
 }
