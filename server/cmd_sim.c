@@ -59,7 +59,7 @@ static const char default_plot[] = "sim.png";
 
 static const char *default_dataset(char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/../shared/data/asd", PRESHIFT_SOURCE_DIR);
+    snprintf(buf, len, "%s/data/asd", PRESHIFT_SOURCE_DIR);
     return buf;
 }
 
@@ -77,7 +77,7 @@ static void usage(FILE *out)
             "model is docs/evaluation.md. Prints the scenario and a table (or JSON lines),\n"
             "writes a plot; progress goes to standard error.\n"
             "\n"
-            "  --dataset DIR          a directory in the layout of ../shared/data/asd/\n"
+            "  --dataset DIR          a directory in the layout of data/asd/ (docs/evaluation.md)\n"
             "                         (default %s when it exists)\n"
             "  --policies LIST        comma-separated, in report order, from the list below\n"
             "                         (default %s)\n",

@@ -14,5 +14,6 @@ int ps_cmd_serve(int argc, char **argv);
 int ps_cmd_agent(int argc, char **argv);
 int ps_cmd_manage(int argc, char **argv);
 int ps_cmd_sim(int argc, char **argv);
+int ps_cmd_demo(int argc, char **argv);
 
 #endif

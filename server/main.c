@@ -18,6 +18,7 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"demo", ps_cmd_demo, "watch a simulated cluster scored and shifted live, against failover"},
     {"train", ps_cmd_train, "train the LSTM forecaster on healthy history (CSV)"},
     {"score", ps_cmd_score, "score CSV series online: Instability Score and PFP per row"},
     {"calibrate", ps_cmd_calibrate, "fit the score-to-PFP map on labelled incidents"},

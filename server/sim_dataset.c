@@ -601,6 +601,76 @@ static int list_dir(const char *dir, listing *l, int missing_ok, int *exists, ch
 
 /* ----------------------------------------------------------------- load */
 
+int ps_sim_dataset_skip_test(ps_sim_dataset *d, uint32_t rows, char *err, size_t errlen)
+{
+    for (uint32_t i = 0; i < d->n; i++)
+        if (rows >= d->series[i].test_rows)
+            return ps_fail(err, errlen, PS_EINVAL,
+                           "cannot start at test row %u: %s has %u test rows", rows,
+                           d->entity[i].name, d->series[i].test_rows);
+    if (rows == 0) return 0;
+    /* Allocate everything first, so that a failure leaves d as it was. */
+    size_t n = d->n;
+    float **train = calloc(n ? n : 1, sizeof *train), **test = calloc(n ? n : 1, sizeof *test);
+    uint8_t **labels = calloc(n ? n : 1, sizeof *labels);
+    ps_sim_event **events = calloc(n ? n : 1, sizeof *events);
+    int ok = train && test && labels && events;
+    for (size_t i = 0; ok && i < n; i++) {
+        const ps_sim_series *s = &d->series[i];
+        size_t rest = s->test_rows - rows;
+        train[i] = malloc(((size_t)s->train_rows + rows) * s->cols * sizeof **train);
+        test[i] = malloc(rest * s->cols * sizeof **test);
+        labels[i] = malloc(rest);
+        events[i] = malloc((ps_sim_label_events(s->labels + rows, rest, NULL) + 1) *
+                           sizeof **events);
+        ok = train[i] && test[i] && labels[i] && events[i];
+    }
+    if (!ok) {
+        for (size_t i = 0; train && test && labels && events && i < n; i++) {
+            free(train[i]);
+            free(test[i]);
+            free(labels[i]);
+            free(events[i]);
+        }
+        free(train);
+        free(test);
+        free(labels);
+        free(events);
+        return ps_fail(err, errlen, PS_ENOMEM, "out of memory");
+    }
+    d->n_events = 0;
+    d->has_interpretation = 0;
+    for (size_t i = 0; i < n; i++) {
+        ps_sim_series *s = &d->series[i];
+        ps_sim_entity *e = &d->entity[i];
+        size_t row = (size_t)s->cols * sizeof **train, rest = s->test_rows - rows;
+        if (s->train_rows) memcpy(train[i], s->train, s->train_rows * row);
+        memcpy((char *)train[i] + s->train_rows * row, s->test, rows * row);
+        memcpy(test[i], (const char *)s->test + rows * row, rest * row);
+        memcpy(labels[i], s->labels + rows, rest);
+        free((void *)s->train);
+        free((void *)s->test);
+        free((void *)s->labels);
+        s->train = train[i];
+        s->test = test[i];
+        s->labels = labels[i];
+        s->train_rows += rows;
+        s->test_rows = (uint32_t)rest;
+        free(e->events);
+        free(e->metric_start);
+        free(e->metrics);
+        e->metric_start = e->metrics = NULL;
+        e->events = events[i];
+        e->n_events = (uint32_t)ps_sim_label_events(labels[i], rest, e->events);
+        d->n_events += e->n_events;
+    }
+    free(train);
+    free(test);
+    free(labels);
+    free(events);
+    return 0;
+}
+
 void ps_sim_dataset_free(ps_sim_dataset *d)
 {
     if (!d) return;

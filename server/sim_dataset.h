@@ -68,4 +68,16 @@ typedef struct ps_sim_dataset {
 int ps_sim_dataset_load(const char *dir, ps_sim_dataset *out, char *err, size_t errlen);
 void ps_sim_dataset_free(ps_sim_dataset *d);
 
+/*
+ * Replay from test row `rows` on: each entity's test rows [0, rows) join
+ * the end of its train rows (history, so their labelled events fail
+ * nothing: a scenario built on the result starts `rows` into the test
+ * period), its test rows and labels start at `rows`, and its events are
+ * found again in what is left (an event that straddles the cut keeps the
+ * rows after it). Interpretation labels are dropped (their events moved).
+ * Labels are never changed. 0; PS_EINVAL when rows is not below every
+ * entity's test rows; PS_ENOMEM (d unchanged then).
+ */
+int ps_sim_dataset_skip_test(ps_sim_dataset *d, uint32_t rows, char *err, size_t errlen);
+
 #endif

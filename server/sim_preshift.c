@@ -96,6 +96,9 @@ typedef struct run {
     float *x;
     double last_progress;
     double sec_ends, sec_scoring, sec_pass;
+    int stop;         /* the progress function asked to stop */
+    uint32_t ran;     /* ticks run */
+    ps_sim_live live; /* the highest PFPs of the last tick, kept by send_tick */
 } run;
 
 static int ipc_path(char *out, size_t len, const char *dir, const char *name, char *err,
@@ -228,6 +231,18 @@ static int settle(run *r, const char *when, char *err, size_t errlen)
 }
 
 /* Send n heartbeats (r->ids ...); a pass follows when any was scored. */
+/* Insert x among the PS_SIM_LIVE_TOP highest PFPs, highest first. */
+static void keep_top(ps_sim_live *l, const ps_proto_result *x)
+{
+    size_t i = l->n_top < PS_SIM_LIVE_TOP ? l->n_top++ : PS_SIM_LIVE_TOP;
+    while (i > 0 && l->top[i - 1].pfp < x->pfp) {
+        if (i < PS_SIM_LIVE_TOP) l->top[i] = l->top[i - 1];
+        i--;
+    }
+    if (i < PS_SIM_LIVE_TOP)
+        l->top[i] = (ps_sim_live_pfp){(uint32_t)(x->id - 1), x->pfp, x->score, x->top};
+}
+
 static int send_tick(run *r, size_t n, const char *when, char *err, size_t errlen)
 {
     if (!n) return 0;
@@ -241,11 +256,13 @@ static int send_tick(run *r, size_t n, const char *when, char *err, size_t errle
         return ps_fail(err, errlen, PS_EINVAL, "%s: %zu results for %zu heartbeats", when, rep.n,
                        n);
     size_t scored = 0;
+    r->live.n_top = 0;
     for (size_t i = 0; i < n; i++) {
         uint8_t st = rep.results[i].state;
-        if (st == PS_PROTO_STATE_SCORED)
+        if (st == PS_PROTO_STATE_SCORED) {
             scored++;
-        else if (st != PS_PROTO_STATE_WARMING_UP)
+            keep_top(&r->live, &rep.results[i]);
+        } else if (st != PS_PROTO_STATE_WARMING_UP)
             return ps_fail(err, errlen, PS_EINVAL,
                            "%s: the heartbeat of processor id %llu came back %s", when,
                            (unsigned long long)rep.results[i].id, ps_proto_state_name(st));
@@ -253,6 +270,8 @@ static int send_tick(run *r, size_t n, const char *when, char *err, size_t errle
     if (scored) r->passes++;
     return 0;
 }
+
+static int call_progress(run *r, int warming_up, uint32_t done, uint32_t total);
 
 static int warm_up(run *r, char *err, size_t errlen)
 {
@@ -269,13 +288,37 @@ static int warm_up(run *r, char *err, size_t errlen)
         }
         snprintf(when, sizeof when, "history row %u", i);
         if (send_tick(r, sc->P, when, err, errlen) || settle(r, when, err, errlen)) return -1;
+        if (call_progress(r, 1, i + 1, r->history))
+            return ps_fail(err, errlen, PS_SIM_ESTOPPED, "stopped during the warm-up (row %u of %u)",
+                           i + 1, r->history);
     }
     return 0;
 }
 
+/* The caller's progress function, if any: nonzero to stop. */
+static int call_progress(run *r, int warming_up, uint32_t done, uint32_t total)
+{
+    if (!r->o.progress) return 0;
+    ps_manage_stats ms;
+    ps_serve_stats ss;
+    ps_manage_get_stats(r->mgr, &ms);
+    ps_serve_get_stats(r->srv, &ss);
+    r->live.dir = r->dir;
+    r->live.warming_up = warming_up;
+    r->live.done = done;
+    r->live.total = total;
+    r->live.res = ps_sim_world_results(&r->w);
+    r->live.manager = &ms;
+    r->live.server = &ss;
+    int stop = r->o.progress(r->o.progress_ctx, &r->live);
+    r->live.manager = NULL;
+    r->live.server = NULL;
+    return stop;
+}
+
 static void progress(run *r, uint32_t t)
 {
-    if (r->o.progress) r->o.progress(r->o.progress_ctx, t + 1, r->sc->T);
+    r->stop = call_progress(r, 0, t + 1, r->sc->T);
     if (r->o.quiet) return;
     double now = mono();
     if (now - r->last_progress < 5 && t + 1 < r->sc->T) return;
@@ -317,7 +360,9 @@ static int run_ticks(run *r, char *err, size_t errlen)
         r->sec_scoring += a2 - a1;
         r->sec_pass += mono() - a2;
         ps_sim_world_end_tick(&r->w);
+        r->ran = t + 1;
         progress(r, t);
+        if (r->stop) break;
     }
     return 0;
 }
@@ -580,18 +625,20 @@ int ps_sim_run_preshift(const ps_sim_scenario *sc, const ps_sim_preshift_opts *o
     }
     for (uint32_t w = 0; w < sc->W; w++)
         rep->dead_hosted += !r->w.proc[r->w.wl[w].proc].alive;
-    rep->ticks = sc->T;
+    rep->ticks = r->ran;
+    rep->stopped = r->ran < sc->T;
     rep->history = r->history;
     rep->warmup = warmup;
     rep->seconds_setup = t_ready - t_start;
     rep->seconds_warmup = t_warm - t_ready;
     rep->seconds_run = t_end - t_warm;
-    rep->ticks_per_second = rep->seconds_run > 0 ? sc->T / rep->seconds_run : 0;
+    rep->ticks_per_second = rep->seconds_run > 0 ? r->ran / rep->seconds_run : 0;
     rep->seconds_ends = r->sec_ends;
     rep->seconds_scoring = r->sec_scoring;
     rep->seconds_pass = r->sec_pass;
     snprintf(rep->dir, sizeof rep->dir, "%s", r->dir);
     *out = *ps_sim_world_results(&r->w);
+    out->ticks = r->ran;
     memset(&r->w.res, 0, sizeof r->w.res);
     cleanup(r);
     free(r);

@@ -31,7 +31,34 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef void (*ps_sim_progress_fn)(void *ctx, uint32_t tick, uint32_t ticks);
+/* A run stopped by its progress function during the warm-up (ps_sim_run_preshift). */
+enum { PS_SIM_ESTOPPED = -181 };
+
+/* A processor with one of the highest PFPs of the last tick. */
+typedef struct ps_sim_live_pfp {
+    uint32_t proc; /* index in the scenario */
+    double pfp;
+    float score;
+    int32_t top; /* metric contributing most, or -1 */
+} ps_sim_live_pfp;
+
+#define PS_SIM_LIVE_TOP 5
+
+/* What a progress function sees: after every history row, then after every tick. */
+typedef struct ps_sim_live {
+    const char *dir;              /* the temporary directory: store, workload file, sockets */
+    int warming_up;               /* 1: done of total history rows sent; 0: ticks run */
+    uint32_t done, total;         /* rows or ticks */
+    const ps_sim_results *res;    /* the world's counts so far (zero during the warm-up) */
+    const ps_manage_stats *manager;
+    const ps_serve_stats *server;
+    ps_sim_live_pfp top[PS_SIM_LIVE_TOP]; /* highest PFP first (ticks only) */
+    size_t n_top;
+} ps_sim_live;
+
+/* Nonzero stops the run: during the warm-up it fails with PS_SIM_ESTOPPED, after a tick it
+   ends there and reports the ticks run (ps_sim_preshift_report.ticks, .stopped). */
+typedef int (*ps_sim_progress_fn)(void *ctx, const ps_sim_live *live);
 
 typedef struct ps_sim_preshift_opts {
     /*
@@ -65,7 +92,7 @@ typedef struct ps_sim_preshift_opts {
     int keep_files;              /* leave the temporary directory (store, workload file) behind */
     double barrier_timeout;      /* wall seconds a step may take before the run fails (600) */
     int quiet;                   /* no progress line on stderr */
-    ps_sim_progress_fn progress; /* called after every tick (quiet or not); may be NULL */
+    ps_sim_progress_fn progress; /* called after every row and tick (quiet or not); NULL ok */
     void *progress_ctx;
 } ps_sim_preshift_opts;
 
@@ -91,7 +118,8 @@ typedef struct ps_sim_preshift_report {
     ps_sim_agent_stats agent;
     uint64_t store_mismatches; /* workloads the manager's store places elsewhere than the world */
     uint64_t dead_hosted;      /* workloads on a failed processor at the end */
-    uint32_t ticks, history, warmup;
+    uint32_t ticks, history, warmup; /* ticks: those run, the scenario's unless stopped */
+    int stopped;                     /* the progress function ended the run early */
     double seconds_setup, seconds_warmup, seconds_run, ticks_per_second;
     /* Where the ticks' time went: the ends answered and taken in (step 2), the heartbeats
        scored (3), the pass and its transfers (4). */
@@ -107,7 +135,10 @@ void ps_sim_preshift_report_free(ps_sim_preshift_report *r);
  * ps_sim_results_free), and into rep (may be NULL) the thresholds'
  * trajectory and the components' counters (ps_sim_preshift_report_free).
  * o may be NULL (the defaults). 0, or < 0 with the reason in err (out and
- * rep zeroed then).
+ * rep zeroed then). A run the progress function stops after tick t fills
+ * out for ticks 0..t only (out->ticks = t + 1; comparing it with another
+ * policy means running that one over the scenario built with t + 1
+ * ticks, which has the same processors, workloads and failures up to t).
  */
 int ps_sim_run_preshift(const ps_sim_scenario *sc, const ps_sim_preshift_opts *o,
                         ps_sim_results *out, ps_sim_preshift_report *rep, char *err, size_t errlen);

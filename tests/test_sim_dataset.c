@@ -1,8 +1,9 @@
 /*
  * test_sim_dataset.c - the simulator's dataset loader (server/sim_dataset.h)
  * on small directories written here (plain and gzip), every kind of
- * malformed input refused with its file, line and column, and one load of
- * ../shared/data/asd/ when it is there (that part is skipped otherwise).
+ * malformed input refused with its file, line and column, starting the
+ * replay later in the test rows (ps_sim_dataset_skip_test), and one load of
+ * the bundled ASD (data/asd/).
  */
 #include "kernels/kernels.h"
 #include "server/sim_dataset.h"
@@ -134,6 +135,22 @@ static void test_good(void)
         CHECK(sc.T == 4 && sc.cols == 2);
         ps_sim_scenario_free(&sc);
     }
+    /* Starting 3 test rows in: a's rows 0..2 are history now, its event [2, 4] straddles
+       the cut and keeps rows 3 and 4 (test rows 0 and 1 now); b's event [1, 2] is history. */
+    CHECK(ps_sim_dataset_skip_test(&d, 4, err, sizeof err) == PS_EINVAL);
+    CHECKF(strstr(err, "b2 has 4 test rows") != NULL, "%s", err);
+    CHECK(ps_sim_dataset_skip_test(&d, 0, err, sizeof err) == 0 && d.n_events == 4);
+    CHECK(ps_sim_dataset_skip_test(&d, 3, err, sizeof err) == 0);
+    CHECK(a->train_rows == 5 && a->test_rows == 3 && a->train[3] == 4.0f);
+    CHECK(a->train[4] == 1.0f && a->train[9] == 3.0f && a->test[0] == 4.0f && a->test[5] == 6.0f);
+    CHECK(a->labels[0] == 1 && a->labels[1] == 1 && a->labels[2] == 0);
+    CHECK(d.entity[0].n_events == 1 && d.entity[0].events[0].start == 0 &&
+          d.entity[0].events[0].end == 1);
+    CHECK(d.entity[0].metric_start == NULL && !d.has_interpretation);
+    CHECK(d.series[1].train_rows == 6 && d.series[1].test_rows == 1 && d.entity[1].n_events == 0);
+    CHECK(d.series[1].test[0] == 7.0f && d.series[1].train[5] == 0.6f &&
+          d.series[1].train[11] == 6.0f);
+    CHECK(d.n_events == 1);
     ps_sim_dataset_free(&d);
     CHECK(d.n == 0 && d.series == NULL);
 
@@ -340,12 +357,7 @@ static void test_refusals(void)
 
 static void test_asd(void)
 {
-    const char *dir = PRESHIFT_SOURCE_DIR "/../shared/data/asd";
-    struct stat st;
-    if (stat(dir, &st) != 0) {
-        printf("test_sim_dataset: %s not found: the ASD part is skipped\n", dir);
-        return;
-    }
+    const char *dir = PRESHIFT_SOURCE_DIR "/data/asd"; /* bundled */
     ps_sim_dataset d;
     char err[1024];
     struct timespec t0, t1;
