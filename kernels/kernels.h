@@ -63,6 +63,16 @@ ps_backend_kind ps_backend_default_kind(void);
 const char *ps_isa_name(ps_isa isa);
 
 /*
+ * The OPENBLAS_CORETYPE this process should have been started with, or
+ * NULL when OpenBLAS already runs kernels made for this CPU (or the
+ * variable is set). Older OpenBLAS falls back to its slowest x86-64
+ * kernels on CPUs newer than itself; it reads the variable only when it
+ * is loaded, so a program that gets a name here re-executes itself with
+ * the variable set (server/main.c does).
+ */
+const char *ps_blas_better_coretype(void);
+
+/*
  * LSTM: shared weights, per-slot hidden and cell state, any number of layers.
  *
  * All parameters sit in one flat float vector, in this order:

@@ -5,7 +5,9 @@
 #include "kernels/kernels.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef PRESHIFT_VERSION
 #define PRESHIFT_VERSION "unknown"
@@ -55,8 +57,22 @@ static int version(void)
     return 0;
 }
 
+/*
+ * Start again with OPENBLAS_CORETYPE set when OpenBLAS fell back to kernels
+ * older than the CPU (kernels.h): it reads the variable only when it loads.
+ * If the exec fails, go on as we are.
+ */
+static void run_on_the_right_blas_kernels(char **argv)
+{
+    const char *core = ps_blas_better_coretype();
+    if (!core || setenv("OPENBLAS_CORETYPE", core, 1)) return;
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE");
+}
+
 int main(int argc, char **argv)
 {
+    run_on_the_right_blas_kernels(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

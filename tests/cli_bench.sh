@@ -76,6 +76,12 @@ has_record "$tmp/out" preshift step || fail "no preshift step record"
 has_record "$tmp/out" sgemm step || fail "no sgemm step record"
 has_record "$tmp/out" sgemm peak || fail "no sgemm peak record"
 grep -q '"impl":"pytorch"' "$tmp/out" && fail "a pytorch record despite --no-pytorch"
+# OpenBLAS before 0.3.25 runs its SSE3 (Prescott) kernels on CPUs newer than
+# itself; preshift restarts itself with OPENBLAS_CORETYPE set then (main.c).
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+    core=$(field "$(grep '"impl":"sgemm"' "$tmp/out" | head -n 1)" isa)
+    [ "$core" != Prescott ] || fail "OpenBLAS runs its Prescott kernels on an AVX2 CPU"
+fi
 line=$(grep '"impl":"preshift"' "$tmp/out" | head -n 1)
 if [ "$(field "$line" rows)" != 1000 ] || [ "$(field "$line" hidden)" != 8 ] ||
     [ "$(field "$line" threads)" != 1 ]; then
