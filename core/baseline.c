@@ -60,6 +60,7 @@ ps_baseline_config ps_baseline_default_config(void)
     c.drift_clip = 6.0f;
     c.hb_default_interval = 0.0;
     c.hb_min_intervals = 3;
+    c.hb_restart_intervals = 10.0;
     return c;
 }
 
@@ -101,6 +102,11 @@ static int check_config(const ps_baseline_config *c, char *err, size_t errlen)
     }
     if (c->hb_min_intervals < 1 || c->hb_min_intervals > PS_BASELINE_HB_RING) {
         set_err(err, errlen, "hb_min_intervals must be in 1..PS_BASELINE_HB_RING");
+        return 0;
+    }
+    if (!(c->hb_restart_intervals == 0.0 ||
+          (c->hb_restart_intervals >= 1.0 && c->hb_restart_intervals <= 1e9))) {
+        set_err(err, errlen, "the restart gap must be 0 (off) or 1..1e9 intervals");
         return 0;
     }
     return 1;
@@ -339,6 +345,12 @@ static double expected_of(const ps_baseline *b, uint32_t p, uint32_t *flags)
     return 0.0;
 }
 
+/* A gap of more than hb_restart_intervals expected intervals e (> 0). */
+static int is_restart(const ps_baseline *b, double dt, double e)
+{
+    return b->cfg.hb_restart_intervals > 0 && dt > b->cfg.hb_restart_intervals * e;
+}
+
 /* Classify t against p's previous heartbeat: 0 with *dt > 0, or one PS_HB_* fault bit. */
 static uint32_t classify(const ps_baseline *b, uint32_t p, double t, double *dt)
 {
@@ -365,9 +377,13 @@ int ps_baseline_lateness(const ps_baseline *b, size_t n, const uint32_t *procs, 
         f = classify(b, p, t[i], &dt);
         double e = expected_of(b, p, &f);
         if (!(f & (PS_HB_FIRST | PS_HB_BACKWARDS | PS_HB_REPEAT | PS_HB_INVALID)) && e > 0) {
-            late = dt / e - 1.0;
-            if (!(late > 0)) late = 0.0;
-            if (!(late <= PS_BASELINE_LATENESS_MAX)) late = PS_BASELINE_LATENESS_MAX;
+            if (is_restart(b, dt, e)) {
+                f |= PS_HB_RESTART;
+            } else {
+                late = dt / e - 1.0;
+                if (!(late > 0)) late = 0.0;
+                if (!(late <= PS_BASELINE_LATENESS_MAX)) late = PS_BASELINE_LATENESS_MAX;
+            }
         }
         lateness[i] = (float)late;
         if (flags) flags[i] = f;
@@ -389,10 +405,13 @@ static void commit_heartbeat(ps_baseline *b, uint32_t p, double t, int stable)
 {
     double dt;
     switch (classify(b, p, t, &dt)) {
-    case 0:
-        if (stable) learn_interval(b, p, dt);
+    case 0: {
+        uint32_t f = 0;
+        double e = expected_of(b, p, &f);
+        if (stable && !(e > 0 && is_restart(b, dt, e))) learn_interval(b, p, dt);
         b->last_t[p] = t;
         break;
+    }
     case PS_HB_FIRST:
         b->last_t[p] = t;
         b->has_last[p] = 1;

@@ -46,6 +46,7 @@ enum {
     PS_HB_INVALID = 1u << 3,   /* not a finite number */
     PS_HB_DEFAULT = 1u << 4,   /* the expected interval is not learned yet (default or guess) */
     PS_HB_UNKNOWN = 1u << 5,   /* no expected interval at all: lateness 0 */
+    PS_HB_RESTART = 1u << 6,   /* after more than hb_restart_intervals: a restart, lateness 0 */
 };
 
 typedef struct ps_baseline_config {
@@ -65,9 +66,16 @@ typedef struct ps_baseline_config {
     /* Stable intervals seen before the learned median replaces the default;
      * 1..PS_BASELINE_HB_RING. */
     uint32_t hb_min_intervals;
+    /* A heartbeat more than this many expected intervals after the previous
+     * one comes from a processor that stopped and started again (it was
+     * down, and whoever watches heartbeats has seen it fail): its lateness
+     * says nothing of what comes next, so it is 0, and the gap is not
+     * learned as an interval. 0 = off (every gap is lateness). */
+    double hb_restart_intervals;
 } ps_baseline_config;
 
-/* warmup 288, drift_rate 0.005, drift_clip 6, no default interval, 3 intervals. */
+/* warmup 288, drift_rate 0.005, drift_clip 6, no default interval, 3 intervals, restart
+   after 10 intervals. */
 ps_baseline_config ps_baseline_default_config(void);
 
 typedef struct ps_baseline ps_baseline;
@@ -122,7 +130,8 @@ int ps_baseline_scale_residuals(const ps_baseline *b, size_t n, const uint32_t *
 /*
  * Lateness of a heartbeat at t[i] for processor procs[i]:
  *     max(0, (t - previous) / expected - 1)
- * 0 when on time or early, 1 when a whole interval late. expected is the
+ * 0 when on time or early, 1 when a whole interval late, 0 again past
+ * hb_restart_intervals (a restart: PS_HB_RESTART). expected is the
  * median of the last stable intervals once hb_min_intervals are seen, else
  * the configured default, else the median of the fewer seen; with none,
  * lateness is 0. flags (may be NULL) get PS_HB_* bits; a first, repeated,

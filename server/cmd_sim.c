@@ -19,6 +19,8 @@
 #include "commands.h"
 #include "core/sim_world.h"
 #include "kernels/kernels.h"
+#include "manage_config.h"
+#include "serve_config.h"
 #include "sim_dataset.h"
 #include "sim_plot.h"
 #include "sim_policies.h"
@@ -50,6 +52,8 @@ typedef struct sim_opts {
     size_t n_pol;
     char plot[PATH_MAX]; /* "" when off */
     ps_sim_preshift_opts pre;
+    char manage_config[PATH_MAX], serve_config[PATH_MAX]; /* "" when not given */
+    int given_backend, given_warmup;
     int json, quiet;
     int given_dataset, given_offset, given_groups;
 } sim_opts;
@@ -132,6 +136,12 @@ static void usage(FILE *out)
             "  --warmup ROWS          preshift: history rows each processor's scorer warms\n"
             "                         up on before it scores (default %ld; a processor sends\n"
             "                         36 more, or as many as its history has)\n"
+            "  --serve-config FILE    preshift: the scoring server's options from a\n"
+            "                         `key = value` file (preshift serve --config);\n"
+            "                         --backend and --warmup win over it\n"
+            "  --manage-config FILE   preshift: the manager's options from such a file\n"
+            "                         (preshift manage --config; the run sets the\n"
+            "                         addresses, store, horizon and failure timeout)\n"
             "  --keep-files           preshift: keep its temporary directory (the manager's\n"
             "                         SQLite store with every transfer, the workload file)\n"
             "                         and print where it is\n"
@@ -339,6 +349,26 @@ static int copy_path(const char *flag, char *dst, const char *v, char *err, size
     return 0;
 }
 
+/* The server's and the manager's files under the command line's --backend and --warmup. */
+static int load_component_configs(sim_opts *o, char *err, size_t errlen)
+{
+    ps_sim_preshift_opts d = ps_sim_preshift_default_opts();
+    if (o->serve_config[0]) {
+        ps_backend_kind backend = o->pre.serve.backend;
+        long warmup = o->pre.serve.warmup;
+        o->pre.serve = d.serve;
+        if (ps_serve_config_load_file(&o->pre.serve, o->serve_config, err, errlen)) return -1;
+        if (o->given_backend) o->pre.serve.backend = backend;
+        if (o->given_warmup) o->pre.serve.warmup = warmup;
+        o->pre.serve.quiet = 1;
+    }
+    if (o->manage_config[0]) {
+        if (ps_manage_config_load_file(&o->pre.manage, o->manage_config, err, errlen)) return -1;
+        o->pre.manage.quiet = 1;
+    }
+    return 0;
+}
+
 /* 0 ready, 1 --help printed, -1 usage error in err. */
 static int parse_args(sim_opts *o, int argc, char **argv, char *err, size_t errlen)
 {
@@ -389,8 +419,14 @@ static int parse_args(sim_opts *o, int argc, char **argv, char *err, size_t errl
             bad = parse_policies(o, v, err, errlen);
         } else if (!strcmp(a, "--backend")) {
             bad = ps_parse_backend(a, v, &o->pre.serve.backend, err, errlen);
+            o->given_backend = 1;
         } else if (!strcmp(a, "--warmup")) {
             bad = ps_parse_long(a, v, 16, 100000, &o->pre.serve.warmup, err, errlen);
+            o->given_warmup = 1;
+        } else if (!strcmp(a, "--manage-config")) {
+            bad = copy_path(a, o->manage_config, v, err, errlen);
+        } else if (!strcmp(a, "--serve-config")) {
+            bad = copy_path(a, o->serve_config, v, err, errlen);
         } else {
             const option *op = NULL;
             for (size_t k = 0; k < sizeof options / sizeof options[0] && !op; k++)
@@ -405,6 +441,7 @@ static int parse_args(sim_opts *o, int argc, char **argv, char *err, size_t errl
         }
         if (bad) return -1;
     }
+    if (load_component_configs(o, err, errlen)) return -1;
     ps_sim_config *c = &o->cfg;
     /* The core's default is 500 groups of 2: 10 % of 10,000 workloads. Keep the share. */
     if (!o->given_groups) c->replica_groups = c->workloads / (10 * c->replica_size);

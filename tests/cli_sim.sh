@@ -55,7 +55,7 @@ for flag in --dataset --policies --seed --processors --workloads --ticks --tick-
   --max-offset --fail-delay --cpu-capacity --mem-capacity --cpu-demand --mem-demand --state \
   --criticality --replica-groups --replica-size --layers --out-degree --naive-cpu-col \
   --naive-mem-col --naive-threshold --naive-hold --oracle-margin --backend --warmup \
-  --keep-files --json --plot --quiet; do
+  --serve-config --manage-config --keep-files --json --plot --quiet; do
   grep -q -- "$flag" "$tmp/out" || fail "--help does not document $flag"
 done
 
@@ -166,6 +166,16 @@ kept=$(sed -n 's/.*preshift kept its files .* in //p' "$tmp/err")
 [ -n "$kept" ] && rm -rf "$kept"
 expect 0 '' "${pre[@]}" --policies preshift
 grep -q '^thresholds of preshift' "$tmp/out" || fail "the table lacks the thresholds"
+# The manager's and the server's options from files (preshift manage/serve --config).
+printf 'threshold-initial = 0.995\nhold-ticks = 1\n' >"$tmp/manage.conf"
+expect 0 '' "${pre[@]}" --policies preshift --json --manage-config "$tmp/manage.conf"
+grep -q '"thresholds":\[{"class":"sim","start":0.995,' "$tmp/out" ||
+  fail "--manage-config did not set the initial threshold: $(cat "$tmp/out")"
+printf 'hold-ticks 1\n' >"$tmp/bad.conf"
+expect 2 'bad.conf:1: ' "${pre[@]}" --policies preshift --manage-config "$tmp/bad.conf"
+printf 'warmup = 25\nbackend = cpu\n' >"$tmp/serve.conf"
+expect 1 'too short to fit ARIMA' "${sim[@]}" --max-offset 5 --warmup 16 --policies preshift \
+  --plot off --serve-config "$tmp/serve.conf"
 expect 1 'too short to fit ARIMA' "${sim[@]}" --max-offset 5 --warmup 16 --backend cpu \
   --policies preshift --plot off
 

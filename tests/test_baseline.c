@@ -392,6 +392,36 @@ static void test_lateness(void)
     float late;
     CHECK(ps_baseline_lateness(b, 1, &bad, ts, &late, NULL) == PS_EINVAL);
     ps_baseline_free(b);
+
+    /* A gap beyond the restart bound (10 intervals by default) is a restart: lateness 0,
+       flagged, and not learned; one below it is lateness as usual. */
+    c = ps_baseline_default_config();
+    c.warmup = 10;
+    CHECK(c.hb_restart_intervals == 10.0);
+    b = ps_baseline_create(1, 1, &c, NULL, 0);
+    CHECK(b != NULL);
+    t = 0;
+    for (int i = 0; i < 6; i++, t += 5)
+        beat(b, t, 1, &f);
+    CHECK_NEAR(ps_baseline_expected_interval(b, 0, NULL), 5.0, 0);
+    t += 40; /* beats at 0 .. 25; this one at 65: 8 intervals, 7 late */
+    CHECK_NEAR(beat(b, t - 5, 0, &f), 7.0, 1e-6);
+    CHECK(!(f & PS_HB_RESTART));
+    t += 55; /* at 120: 11 intervals, a restart */
+    CHECK(beat(b, t - 5, 1, &f) == 0.0f && (f & PS_HB_RESTART));
+    CHECK_NEAR(ps_baseline_expected_interval(b, 0, NULL), 5.0, 0);
+    CHECK_NEAR(beat(b, t, 1, &f), 0.0, 0);
+    ps_baseline_free(b);
+    /* Off: every gap is lateness. */
+    c.hb_restart_intervals = 0;
+    b = ps_baseline_create(1, 1, &c, NULL, 0);
+    CHECK(b != NULL);
+    for (int i = 0; i < 6; i++)
+        beat(b, 5.0 * i, 1, &f);
+    CHECK_NEAR(beat(b, 25.0 + 60.0, 1, &f), 11.0, 1e-6);
+    ps_baseline_free(b);
+    c.hb_restart_intervals = 0.5;
+    CHECK(ps_baseline_create(1, 1, &c, NULL, 0) == NULL);
 }
 
 /* ---- residual covariance ---- */
