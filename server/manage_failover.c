@@ -112,7 +112,10 @@ static void declare_failed(ps_manage *m, uint32_t p)
     if (!shifted) {
         m->st.outcomes[PS_OUTCOME_MISSED]++;
         mg_log(m, "outcome: missed: %s failed with no shift off it within the horizon", name);
-        mg_learn(m, m->c.proc[p].cls, PS_OUTCOME_MISSED);
+        /* Averted and unnecessary outcomes come one per workload moved, so a miss
+           weighs as the shifts it lacked: one per workload lost (none when idle). */
+        for (uint32_t k = 0; k < m->c.proc[p].n_workloads; k++)
+            mg_learn(m, m->c.proc[p].cls, PS_OUTCOME_MISSED);
     }
 }
 
