@@ -9,9 +9,7 @@
 # The kernel benchmark is `build/server/preshift bench kernels`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$(nproc)"
+scripts/build.sh
 bin=./build/server/preshift
 serve=("$bin" serve --metrics 6 --warmup 30 --http off)
 if ! "$bin" version; then

@@ -8,9 +8,7 @@
 # scores this machine's own metrics instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$(nproc)"
+scripts/build.sh
 bin=./build/server/preshift
 args=()
 if ! "$bin" version >/dev/null 2>&1; then

@@ -54,7 +54,7 @@ ps_sim_preshift_opts ps_sim_preshift_default_opts(void)
     ps_sim_preshift_opts o;
     memset(&o, 0, sizeof o);
     ps_serve_config_default(&o.serve);
-    o.serve.warmup = 288;
+    o.serve.warmup = 1000; /* 3.5 days of ASD's rows: a day left the EVT tail short */
     o.serve.quiet = 1;
     ps_manage_config_default(&o.manage);
     o.manage.cpu_metric = o.manage.mem_metric = PS_MANAGE_NO_METRIC;

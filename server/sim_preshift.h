@@ -66,8 +66,8 @@ typedef struct ps_sim_preshift_opts {
      * temporary directory, HTTP off), --metrics (the scenario's columns),
      * --max-processors, --max-batch and --max-queue (at least the
      * scenario's processors), --state (off) and --evict-after (never),
-     * which the run sets. Defaults: preshift serve's, --warmup 288 (a day
-     * of 5-minute rows), -q.
+     * which the run sets. Defaults: preshift serve's, --warmup 1000 (3.5
+     * days of 5-minute rows), -q.
      */
     ps_serve_config serve;
     /* History rows each processor sends before tick 0 (the warm-up, then healthy scored
