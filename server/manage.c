@@ -6,8 +6,8 @@
  * The loop, on one thread, in order: the stream (records, and a decision
  * pass per tick), finished transfers (and queued ones handed on), control
  * requests, the counters for /metrics. When the stream is quiet it waits on
- * it for at most 20 ms, so transfers and control requests are answered
- * within that. Everything the manager knows is touched by this thread only;
+ * it for at most 20 ms (1 ms while transfers are in flight), so control
+ * requests are answered within that and a transfer's end within 1 ms. Everything the manager knows is touched by this thread only;
  * nng's threads run the sockets, the transfers' exchanges and HTTP.
  *
  * After a restart the store is the truth: the cluster is loaded from it
@@ -320,7 +320,8 @@ static void *run(void *arg)
     ps_manage *m = arg;
     mg_metrics_set_ready(m, 1, 0);
     while (!atomic_load(&m->stop)) {
-        mg_stream_poll(m, 20);
+        /* With transfers in flight, their ends are what comes next: look often. */
+        mg_stream_poll(m, m->n_xfers ? 1 : 20);
         mg_poll_transfers(m);
         mg_control_poll(m);
         mg_metrics_publish(m);
