@@ -124,8 +124,10 @@ static int parse_args(demo_opts *o, int argc, char **argv, char *err, size_t err
         if (!strcmp(a, "--dataset") || !strcmp(a, "--plot")) {
             char *dst = a[2] == 'd' ? o->dataset : o->plot;
             bad = !*v || strlen(v) >= PATH_MAX;
-            if (bad) snprintf(err, errlen, "%s needs a path of 1..%d bytes", a, PATH_MAX - 1);
-            else snprintf(dst, PATH_MAX, "%s", strcmp(v, "off") || a[2] == 'd' ? v : "");
+            if (bad)
+                snprintf(err, errlen, "%s needs a path of 1..%d bytes", a, PATH_MAX - 1);
+            else
+                snprintf(dst, PATH_MAX, "%s", strcmp(v, "off") || a[2] == 'd' ? v : "");
         } else if (!strcmp(a, "--processors")) {
             bad = parse_u32(a, v, 2, 1L << 20, &o->cfg.processors, err, errlen);
         } else if (!strcmp(a, "--workloads")) {
@@ -179,10 +181,10 @@ typedef struct demo {
     const char **names;
     const char *dataset_name; /* the last part of its path */
     sigset_t signals;
-    int interrupted;    /* a signal stopped it */
-    int out_of_time;    /* the budget stopped it */
+    int interrupted; /* a signal stopped it */
+    int out_of_time; /* the budget stopped it */
     int said_dir;
-    double t0;          /* start of the demo */
+    double t0; /* start of the demo */
     double last_draw, last_ticks_at;
     uint32_t last_done;
     uint64_t last_heartbeats;
@@ -209,8 +211,9 @@ static int on_progress(void *ctx, const ps_sim_live *l)
     struct timespec zero = {0, 0};
     if (sigtimedwait(&m->signals, NULL, &zero) > 0) m->interrupted = 1;
     if (!m->said_dir) {
-        fprintf(stderr, "demo: the manager's store and the sockets are in %s (removed at the "
-                        "end)\n",
+        fprintf(stderr,
+                "demo: the manager's store and the sockets are in %s (removed at the "
+                "end)\n",
                 l->dir);
         m->said_dir = 1;
     }
@@ -290,14 +293,14 @@ static int summarize(const demo *m, const ps_sim_scenario *sc, const ps_sim_resu
     printf("\nReactive failover left workloads interrupted for %s minutes; preshift for %s",
            ps_demo_count(a, sizeof a, reactive->interrupted_minutes),
            ps_demo_count(b, sizeof b, pre->interrupted_minutes));
-    if (isfinite(s[1].reduction))
-        printf(" (%+.1f %%)", -100 * s[1].reduction);
+    if (isfinite(s[1].reduction)) printf(" (%+.1f %%)", -100 * s[1].reduction);
     printf(".\nThe model, the policies and how to reproduce this: docs/evaluation.md\n"
            "(preshift sim runs any scale and seed).\n");
     if (!o->plot[0]) return 0;
     ps_sim_plot_line lines[3];
     for (int i = 0; i < 3; i++)
-        lines[i] = (ps_sim_plot_line){names[i], r[i]->cum_interrupted_minutes, r[i]->cum_unnecessary};
+        lines[i] =
+            (ps_sim_plot_line){names[i], r[i]->cum_interrupted_minutes, r[i]->cum_unnecessary};
     char title[256], err[1024];
     snprintf(title, sizeof title, "preshift demo: %u processors, %u workloads, seed %llu", sc->P,
              sc->W, (unsigned long long)sc->cfg.seed);
@@ -350,8 +353,9 @@ static int run_demo(demo *m, char *err, size_t errlen)
     if (cfg.max_offset > min_train) cfg.max_offset = min_train;
     if (cfg.ticks > min_test) cfg.ticks = min_test;
     if (ps_sim_scenario_build(&sc, &cfg, d.series, d.n, err, errlen)) goto done;
-    fprintf(stderr, "demo: %u processors replaying %u servers from test row %u, %u workloads, "
-                    "%u failures in %u ticks at most\n",
+    fprintf(stderr,
+            "demo: %u processors replaying %u servers from test row %u, %u workloads, "
+            "%u failures in %u ticks at most\n",
             sc.P, d.n, o->start_row, sc.W, sc.n_failures, sc.T);
     if (run_reference("reactive", &sc, &m->reactive, err, errlen) ||
         run_reference("oracle", &sc, &m->oracle, err, errlen))
@@ -371,8 +375,9 @@ static int run_demo(demo *m, char *err, size_t errlen)
                    "compare\n");
             status = 130;
         } else {
-            snprintf(err, errlen, "the warm-up took the whole budget (--seconds %g): fewer "
-                                  "--processors, or more --seconds",
+            snprintf(err, errlen,
+                     "the warm-up took the whole budget (--seconds %g): fewer "
+                     "--processors, or more --seconds",
                      o->seconds);
         }
         goto done;

@@ -786,7 +786,8 @@ int ps_cmd_sim(int argc, char **argv)
             if (!o->pol[i]->run) printf("%s: %s\n", o->pol[i]->name, o->pol[i]->unavailable);
     }
     if (pre.dir[0] && o->pre.keep_files)
-        fprintf(stderr, "sim: preshift kept its files (manage.db: the store; cluster.workloads) in %s\n",
+        fprintf(stderr,
+                "sim: preshift kept its files (manage.db: the store; cluster.workloads) in %s\n",
                 pre.dir);
     fflush(stdout);
 

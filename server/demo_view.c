@@ -52,13 +52,15 @@ void ps_demo_view_screen(FILE *out, const ps_demo_view *v)
     const ps_sim_live *l = v->live;
     char a[32], b[32], c[32], d[32], e[32], t[48];
     fputs("\033[H\033[2J", out);
-    fprintf(out, "preshift demo: %s processors, %s workloads replaying %s (%u servers, %u metrics), "
-                 "seed %llu\n\n",
+    fprintf(out,
+            "preshift demo: %s processors, %s workloads replaying %s (%u servers, %u metrics), "
+            "seed %llu\n\n",
             ps_demo_count(a, sizeof a, v->processors), ps_demo_count(b, sizeof b, v->workloads),
             v->dataset, v->entities, v->metrics, (unsigned long long)v->seed);
     if (l->warming_up) {
-        fprintf(out, "warming up the scorer: history row %u of %u for every processor, %.0f s "
-                     "(the demo stops at %.0f s)\n",
+        fprintf(out,
+                "warming up the scorer: history row %u of %u for every processor, %.0f s "
+                "(the demo stops at %.0f s)\n",
                 l->done, l->total, v->elapsed, v->budget);
         fprintf(out, "  %s heartbeats scored a second\n",
                 ps_demo_count(a, sizeof a, v->heartbeats_per_s));
@@ -67,12 +69,13 @@ void ps_demo_view_screen(FILE *out, const ps_demo_view *v)
         return;
     }
     sim_time(t, sizeof t, l->done * v->tick_seconds);
-    fprintf(out, "tick %s of %s (%s simulated)   %.1f ticks/s   %s heartbeats scored/s   "
-                 "%.0f s of %.0f\n\n",
+    fprintf(out,
+            "tick %s of %s (%s simulated)   %.1f ticks/s   %s heartbeats scored/s   "
+            "%.0f s of %.0f\n\n",
             ps_demo_count(a, sizeof a, l->done), ps_demo_count(b, sizeof b, l->total), t,
-            v->ticks_per_s, ps_demo_count(c, sizeof c, v->heartbeats_per_s), v->elapsed,
-            v->budget);
-    fprintf(out, "highest PFP this tick    processor  replays      PFP         score  top metric\n");
+            v->ticks_per_s, ps_demo_count(c, sizeof c, v->heartbeats_per_s), v->elapsed, v->budget);
+    fprintf(out,
+            "highest PFP this tick    processor  replays      PFP         score  top metric\n");
     for (size_t i = 0; i < l->n_top; i++) {
         const ps_sim_live_pfp *p = &l->top[i];
         char m[16];
@@ -81,21 +84,24 @@ void ps_demo_view_screen(FILE *out, const ps_demo_view *v)
         else
             snprintf(m, sizeof m, "-");
         fprintf(out, "                         p%-9u %-12s %-11.7f %6.2f  %s\n", p->proc,
-                v->entities ? v->entity_names[p->proc % v->entities] : "", p->pfp,
-                (double)p->score, m);
+                v->entities ? v->entity_names[p->proc % v->entities] : "", p->pfp, (double)p->score,
+                m);
     }
     for (size_t i = l->n_top; i < PS_SIM_LIVE_TOP; i++)
         fputc('\n', out);
     const ps_sim_results *r = l->res;
-    fprintf(out, "\nshifts    %s in flight, %s begun: %s averted a failure, %s unnecessary, "
-                 "%s disruptive, %s not decided yet\n",
-            ps_demo_count(a, sizeof a, (double)r->in_flight), ps_demo_count(b, sizeof b, (double)r->shifts),
+    fprintf(out,
+            "\nshifts    %s in flight, %s begun: %s averted a failure, %s unnecessary, "
+            "%s disruptive, %s not decided yet\n",
+            ps_demo_count(a, sizeof a, (double)r->in_flight),
+            ps_demo_count(b, sizeof b, (double)r->shifts),
             ps_demo_count(c, sizeof c, (double)r->averted),
             ps_demo_count(d, sizeof d, (double)r->unnecessary),
             ps_demo_count(e, sizeof e, (double)r->disruptive),
             ps_demo_count(t, sizeof t, (double)r->pending));
-    fprintf(out, "failures  %s so far: %s averted (emptied in time), %s partly, %s missed; "
-                 "%s failovers\n",
+    fprintf(out,
+            "failures  %s so far: %s averted (emptied in time), %s partly, %s missed; "
+            "%s failovers\n",
             ps_demo_count(a, sizeof a, (double)r->failures),
             ps_demo_count(b, sizeof b, (double)r->failures_averted),
             ps_demo_count(c, sizeof c, (double)r->failures_partial),

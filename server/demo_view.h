@@ -21,11 +21,11 @@ typedef struct ps_demo_view {
     const char *const *entity_names; /* [entities]: processor p replays p mod entities */
     /* Now. */
     const ps_sim_live *live;
-    double elapsed, budget;       /* wall seconds since the start, and the limit */
-    double ticks_per_s;           /* over the last redraw interval */
-    double heartbeats_per_s;      /* scored, over the same interval */
-    double reactive_minutes;      /* what reactive failover had lost by this tick */
-    double oracle_minutes;        /* and the oracle */
+    double elapsed, budget;  /* wall seconds since the start, and the limit */
+    double ticks_per_s;      /* over the last redraw interval */
+    double heartbeats_per_s; /* scored, over the same interval */
+    double reactive_minutes; /* what reactive failover had lost by this tick */
+    double oracle_minutes;   /* and the oracle */
 } ps_demo_view;
 
 /* The whole screen, from the top left (ANSI: home, clear). */

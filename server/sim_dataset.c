@@ -621,8 +621,8 @@ int ps_sim_dataset_skip_test(ps_sim_dataset *d, uint32_t rows, char *err, size_t
         train[i] = malloc(((size_t)s->train_rows + rows) * s->cols * sizeof **train);
         test[i] = malloc(rest * s->cols * sizeof **test);
         labels[i] = malloc(rest);
-        events[i] = malloc((ps_sim_label_events(s->labels + rows, rest, NULL) + 1) *
-                           sizeof **events);
+        events[i] =
+            malloc((ps_sim_label_events(s->labels + rows, rest, NULL) + 1) * sizeof **events);
         ok = train[i] && test[i] && labels[i] && events[i];
     }
     if (!ok) {

@@ -289,8 +289,8 @@ static int warm_up(run *r, char *err, size_t errlen)
         snprintf(when, sizeof when, "history row %u", i);
         if (send_tick(r, sc->P, when, err, errlen) || settle(r, when, err, errlen)) return -1;
         if (call_progress(r, 1, i + 1, r->history))
-            return ps_fail(err, errlen, PS_SIM_ESTOPPED, "stopped during the warm-up (row %u of %u)",
-                           i + 1, r->history);
+            return ps_fail(err, errlen, PS_SIM_ESTOPPED,
+                           "stopped during the warm-up (row %u of %u)", i + 1, r->history);
     }
     return 0;
 }

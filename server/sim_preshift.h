@@ -46,10 +46,10 @@ typedef struct ps_sim_live_pfp {
 
 /* What a progress function sees: after every history row, then after every tick. */
 typedef struct ps_sim_live {
-    const char *dir;              /* the temporary directory: store, workload file, sockets */
-    int warming_up;               /* 1: done of total history rows sent; 0: ticks run */
-    uint32_t done, total;         /* rows or ticks */
-    const ps_sim_results *res;    /* the world's counts so far (zero during the warm-up) */
+    const char *dir;           /* the temporary directory: store, workload file, sockets */
+    int warming_up;            /* 1: done of total history rows sent; 0: ticks run */
+    uint32_t done, total;      /* rows or ticks */
+    const ps_sim_results *res; /* the world's counts so far (zero during the warm-up) */
     const ps_manage_stats *manager;
     const ps_serve_stats *server;
     ps_sim_live_pfp top[PS_SIM_LIVE_TOP]; /* highest PFP first (ticks only) */

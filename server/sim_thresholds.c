@@ -43,8 +43,7 @@ static void value(char *buf, size_t len, double x)
         snprintf(buf, len, "%.6g", x);
 }
 
-void ps_sim_threshold_table(FILE *out, const ps_sim_threshold_summary *s, size_t n,
-                            size_t max_rows)
+void ps_sim_threshold_table(FILE *out, const ps_sim_threshold_summary *s, size_t n, size_t max_rows)
 {
     fprintf(out, "thresholds of preshift (PFP), per class:\n");
     fprintf(out, "  %-16s %10s %10s %10s %10s", "class", "start", "end", "min", "max");

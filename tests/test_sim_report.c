@@ -278,13 +278,13 @@ static void test_thresholds(void)
 {
     char classes[3][64] = {"a", "b", "empty"};
     ps_sim_threshold_point pts[] = {
-        {-1, 0, 0.9, -1},                     /* a starts at 0.9 */
-        {-1, 1, 0.99, -1},                    /* b at 0.99 */
-        {-1, 0, 0.95, PS_CAUSE_UNNECESSARY},  /* during the warm-up */
-        {3, 0, 0.8, PS_CAUSE_AVERTED},        /* a's minimum */
-        {4, 1, 0.995, PS_CAUSE_ENVIRONMENT},  /* b's maximum and end */
-        {7, 0, 0.85, PS_CAUSE_MISSED},        /* a's end */
-        {8, 9, 0.1, PS_CAUSE_AVERTED},        /* no such class: skipped */
+        {-1, 0, 0.9, -1},                    /* a starts at 0.9 */
+        {-1, 1, 0.99, -1},                   /* b at 0.99 */
+        {-1, 0, 0.95, PS_CAUSE_UNNECESSARY}, /* during the warm-up */
+        {3, 0, 0.8, PS_CAUSE_AVERTED},       /* a's minimum */
+        {4, 1, 0.995, PS_CAUSE_ENVIRONMENT}, /* b's maximum and end */
+        {7, 0, 0.85, PS_CAUSE_MISSED},       /* a's end */
+        {8, 9, 0.1, PS_CAUSE_AVERTED},       /* no such class: skipped */
     };
     ps_sim_preshift_report rep;
     memset(&rep, 0, sizeof rep);
