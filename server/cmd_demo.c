@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifndef PRESHIFT_SOURCE_DIR
@@ -166,13 +165,6 @@ static int parse_args(demo_opts *o, int argc, char **argv, char *err, size_t err
     return 0;
 }
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 /* ------------------------------------------------------------- the run */
 
 typedef struct demo {
@@ -217,7 +209,7 @@ static int on_progress(void *ctx, const ps_sim_live *l)
                 l->dir);
         m->said_dir = 1;
     }
-    double t = now(), elapsed = t - m->t0;
+    double t = ps_sim_wall_seconds(), elapsed = t - m->t0;
     if (elapsed >= m->o->seconds) m->out_of_time = 1;
     int stop = m->interrupted || m->out_of_time;
     int last = stop || (!l->warming_up && l->done == l->total);
@@ -283,7 +275,7 @@ static int summarize(const demo *m, const ps_sim_scenario *sc, const ps_sim_resu
     }
     printf("\npreshift demo: %u processors, %u workloads, %u ticks of %g s (%.1f days) in %.0f s",
            sc->P, sc->W, sc->T, sc->cfg.tick_seconds, sc->T * sc->cfg.tick_seconds / 86400,
-           now() - m->t0);
+           ps_sim_wall_seconds() - m->t0);
     if (rep->stopped)
         printf(" (%s)", m->interrupted ? "stopped by a signal" : "the time budget ended it");
     printf("\n%u failures; the same failures for every column. Scored at %.1f ticks/s.\n\n",
@@ -438,7 +430,7 @@ int ps_cmd_demo(int argc, char **argv)
         perror("demo: signals");
         return 1;
     }
-    m.t0 = m.last_draw = m.last_ticks_at = now();
+    m.t0 = m.last_draw = m.last_ticks_at = ps_sim_wall_seconds();
     m.last_draw -= 60; /* draw at the first chance */
     err[0] = '\0';
     int status = run_demo(&m, err, sizeof err);
