@@ -135,13 +135,25 @@ static void usage(FILE *out)
             "                         (default: the build's, %s)\n"
             "  --warmup ROWS          preshift: history rows each processor's scorer warms\n"
             "                         up on before it scores (default %ld; a processor sends\n"
-            "                         36 more, or as many as its history has)\n"
+            "                         36 more, or as many as its history has)\n",
+            (unsigned long long)c.seed, c.processors, c.workloads, c.ticks, c.tick_seconds,
+            c.horizon, c.repair_ticks, c.failure_timeout, c.restart_ticks, c.transfer_fail_prob,
+            c.bandwidth * 8 / 1e9, (double)c.noise_sd, c.max_offset, c.fail_delay, c.cpu_capacity,
+            c.mem_capacity / GIB, c.cpu_min, c.cpu_max, c.mem_min / GIB, c.mem_max / GIB,
+            c.state_min / GIB, c.state_max / GIB, c.crit_min, c.crit_max, c.replica_groups,
+            c.workloads, c.replica_size, c.layers, c.out_degree, p.naive_cpu_col, p.naive_mem_col,
+            (double)p.naive_threshold, p.naive_hold, p.oracle_margin,
+            ps_backend_default_kind() == PS_BACKEND_CUDA ? "cuda" : "cpu",
+            ps_sim_preshift_default_opts().serve.warmup);
+    fprintf(out,
             "  --serve-config FILE    preshift: the scoring server's options from a\n"
             "                         `key = value` file (preshift serve --config);\n"
             "                         --backend and --warmup win over it\n"
             "  --manage-config FILE   preshift: the manager's options from such a file\n"
             "                         (preshift manage --config; the run sets the\n"
             "                         addresses, store, horizon and failure timeout)\n"
+            "  --tcp                  preshift: its sockets on tcp://127.0.0.1 (free ports)\n"
+            "                         instead of ipc:// in the temporary directory\n"
             "  --keep-files           preshift: keep its temporary directory (the manager's\n"
             "                         SQLite store with every transfer, the workload file)\n"
             "                         and print where it is\n"
@@ -153,15 +165,7 @@ static void usage(FILE *out)
             "  -q, --quiet            no progress on standard error\n"
             "\n"
             "policies:\n",
-            (unsigned long long)c.seed, c.processors, c.workloads, c.ticks, c.tick_seconds,
-            c.horizon, c.repair_ticks, c.failure_timeout, c.restart_ticks, c.transfer_fail_prob,
-            c.bandwidth * 8 / 1e9, (double)c.noise_sd, c.max_offset, c.fail_delay, c.cpu_capacity,
-            c.mem_capacity / GIB, c.cpu_min, c.cpu_max, c.mem_min / GIB, c.mem_max / GIB,
-            c.state_min / GIB, c.state_max / GIB, c.crit_min, c.crit_max, c.replica_groups,
-            c.workloads, c.replica_size, c.layers, c.out_degree, p.naive_cpu_col, p.naive_mem_col,
-            (double)p.naive_threshold, p.naive_hold, p.oracle_margin,
-            ps_backend_default_kind() == PS_BACKEND_CUDA ? "cuda" : "cpu",
-            ps_sim_preshift_default_opts().serve.warmup, default_plot);
+            default_plot);
     size_t n;
     const ps_sim_policy_entry *e = ps_sim_policy_entries(&n);
     for (size_t i = 0; i < n; i++)
@@ -391,6 +395,10 @@ static int parse_args(sim_opts *o, int argc, char **argv, char *err, size_t errl
         }
         if (!strcmp(a, "--json")) {
             o->json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--tcp")) {
+            o->pre.tcp = 1;
             continue;
         }
         if (!strcmp(a, "--keep-files")) {

@@ -24,15 +24,18 @@
 #include "kernels/kernels.h"
 #include "sim_cluster_file.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,6 +115,21 @@ static int ipc_path(char *out, size_t len, const char *dir, const char *name, ch
     return 0;
 }
 
+/* tcp://127.0.0.1:PORT with a port free just now (the kernel's pick for port 0). */
+static int loopback_url(char *out, size_t len, char *err, size_t errlen)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+             getsockname(fd, (struct sockaddr *)&a, &alen) == 0;
+    int e = errno;
+    if (fd >= 0) close(fd);
+    if (!ok) return ps_fail(err, errlen, PS_EINVAL, "no free loopback port: %s", strerror(e));
+    snprintf(out, len, "tcp://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    return 0;
+}
+
 static int make_dir(run *r, char *err, size_t errlen)
 {
     const char *base = r->o.tmp_dir;
@@ -133,6 +151,13 @@ static int make_dir(run *r, char *err, size_t errlen)
     r->dir_made = 1;
     snprintf(r->workloads, sizeof r->workloads, "%s/cluster.workloads", r->dir);
     snprintf(r->store, sizeof r->store, "%s/manage.db", r->dir);
+    if (r->o.tcp) {
+        if (loopback_url(r->listen, sizeof r->listen, err, errlen) ||
+            loopback_url(r->publish, sizeof r->publish, err, errlen) ||
+            loopback_url(r->agent_url, sizeof r->agent_url, err, errlen))
+            return PS_EINVAL;
+        return 0;
+    }
     if (ipc_path(r->listen, sizeof r->listen, r->dir, "score", err, errlen) ||
         ipc_path(r->publish, sizeof r->publish, r->dir, "stream", err, errlen) ||
         ipc_path(r->agent_url, sizeof r->agent_url, r->dir, "agent", err, errlen))

@@ -89,6 +89,7 @@ typedef struct ps_sim_preshift_opts {
     int class_per_entity;          /* a class (and threshold) per entity replayed; 0 = one */
     /* Running. */
     const char *tmp_dir;         /* NULL: /dev/shm when writable, else $TMPDIR, else /tmp */
+    int tcp;                     /* sockets on tcp://127.0.0.1 (free ports) instead of ipc:// */
     int keep_files;              /* leave the temporary directory (store, workload file) behind */
     double barrier_timeout;      /* wall seconds a step may take before the run fails (600) */
     int quiet;                   /* no progress line on stderr */

@@ -55,7 +55,7 @@ for flag in --dataset --policies --seed --processors --workloads --ticks --tick-
   --max-offset --fail-delay --cpu-capacity --mem-capacity --cpu-demand --mem-demand --state \
   --criticality --replica-groups --replica-size --layers --out-degree --naive-cpu-col \
   --naive-mem-col --naive-threshold --naive-hold --oracle-margin --backend --warmup \
-  --serve-config --manage-config --keep-files --json --plot --quiet; do
+  --serve-config --manage-config --tcp --keep-files --json --plot --quiet; do
   grep -q -- "$flag" "$tmp/out" || fail "--help does not document $flag"
 done
 
@@ -166,6 +166,11 @@ kept=$(sed -n 's/.*preshift kept its files .* in //p' "$tmp/err")
 [ -n "$kept" ] && rm -rf "$kept"
 expect 0 '' "${pre[@]}" --policies preshift
 grep -q '^thresholds of preshift' "$tmp/out" || fail "the table lacks the thresholds"
+# Over tcp loopback instead of ipc://: the same results, byte for byte.
+expect 0 '' "${pre[@]}" --policies preshift --json
+cp "$tmp/out" "$tmp/ipc.json"
+expect 0 '' "${pre[@]}" --policies preshift --json --tcp
+cmp -s "$tmp/out" "$tmp/ipc.json" || fail "--tcp changed the results: $(cat "$tmp/out")"
 # The manager's and the server's options from files (preshift manage/serve --config).
 printf 'threshold-initial = 0.995\nhold-ticks = 1\n' >"$tmp/manage.conf"
 expect 0 '' "${pre[@]}" --policies preshift --json --manage-config "$tmp/manage.conf"
