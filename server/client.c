@@ -9,6 +9,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
+#include <nng/supplemental/util/platform.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -457,6 +458,31 @@ int ps_sub_dial(ps_subscriber *s, const char *url, char *err, size_t errlen)
         s->tls = NULL;
     }
     return dial(s->sock, url, &s->opt, &s->tls, err, errlen) ? PS_CLIENT_E_TRANSPORT : PS_CLIENT_OK;
+}
+
+/* The number of pipes (connections) of sock, from nng's statistics; -1 if unknown. */
+static int socket_pipes(nng_socket sock)
+{
+    nng_stat *root = NULL;
+    if (nng_stats_get(&root) != 0 || !root) return -1;
+    int pipes = -1, id = nng_socket_id(sock);
+    for (nng_stat *s = nng_stat_child(root); s; s = nng_stat_next(s)) {
+        if (strcmp(nng_stat_name(s), "socket")) continue;
+        nng_stat *i = nng_stat_find(s, "id"), *p = nng_stat_find(s, "pipes");
+        if (i && p && (int)nng_stat_value(i) == id) pipes = (int)nng_stat_value(p);
+    }
+    nng_stats_free(root);
+    return pipes;
+}
+
+int ps_sub_wait_connected(ps_subscriber *s, int timeout_ms)
+{
+    if (!s) return 0;
+    for (int waited = 0;; waited += 5) {
+        if (socket_pipes(s->sock) > 0) return 1;
+        if (waited >= timeout_ms) return 0;
+        nng_msleep(5);
+    }
 }
 
 void ps_sub_close(ps_subscriber *s)

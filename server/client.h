@@ -147,6 +147,13 @@ ps_subscriber *ps_sub_open(const char *url, const ps_client_options *opt, char *
 /* Dial one more server's PUB address on the same socket (runs are told apart by their run id). */
 int ps_sub_dial(ps_subscriber *s, const char *url, char *err, size_t errlen);
 void ps_sub_close(ps_subscriber *s);
+/*
+ * Wait up to timeout_ms for the subscriber to be connected to a publisher.
+ * PUB drops what it publishes while no subscriber is connected, and
+ * ps_sub_open dials in the background: a caller that must see a stream
+ * from its first message waits here first. 1 connected, 0 not in time.
+ */
+int ps_sub_wait_connected(ps_subscriber *s, int timeout_ms);
 
 /*
  * Wait up to timeout_ms (< 0: the handle's default; 0: do not wait) for the

@@ -231,6 +231,8 @@ static void test_main_server(void)
 
     ps_subscriber *sub = ps_sub_open(cfg.publish, &opts, err, sizeof err);
     CHECKF(sub != NULL, "%s", err);
+    /* The stream is checked from its first record: nothing may be published before. */
+    CHECK(sub == NULL || ps_sub_wait_connected(sub, 10000) == 1);
     ps_client *c = ps_client_open(cfg.listen, &opts, err, sizeof err);
     CHECKF(c != NULL, "%s", err);
     if (!c || !sub) goto done;
