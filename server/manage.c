@@ -7,8 +7,9 @@
  * pass per tick), finished transfers (and queued ones handed on), control
  * requests, the counters for /metrics. When the stream is quiet it waits on
  * it for at most 20 ms (1 ms while transfers are in flight), so control
- * requests are answered within that and a transfer's end within 1 ms. Everything the manager knows
- * is touched by this thread only; nng's threads run the sockets, the transfers' exchanges and HTTP.
+ * requests are answered within that and a transfer's end within 1 ms.
+ * Everything the manager knows is touched by this thread only; nng's
+ * threads run the sockets, the transfers' exchanges and HTTP.
  *
  * After a restart the store is the truth: the cluster is loaded from it
  * with its open transfers in flight (destinations reserved), each open

@@ -255,7 +255,6 @@ static int settle(run *r, const char *when, char *err, size_t errlen)
     }
 }
 
-/* Send n heartbeats (r->ids ...); a pass follows when any was scored. */
 /* Insert x among the PS_SIM_LIVE_TOP highest PFPs, highest first. */
 static void keep_top(ps_sim_live *l, const ps_proto_result *x)
 {
@@ -268,6 +267,7 @@ static void keep_top(ps_sim_live *l, const ps_proto_result *x)
         l->top[i] = (ps_sim_live_pfp){(uint32_t)(x->id - 1), x->pfp, x->score, x->top};
 }
 
+/* Send n heartbeats (r->ids ...); a pass follows when any was scored. */
 static int send_tick(run *r, size_t n, const char *when, char *err, size_t errlen)
 {
     if (!n) return 0;
