@@ -12,6 +12,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ struct ps_subscriber {
     /* For ps_sub_dial: the TLS settings, copied. */
     ps_client_options opt;
     char *copies[4];
+    atomic_int pipes; /* connections now, kept by nng's pipe callbacks */
 };
 
 const char *ps_client_code_name(int rc)
@@ -404,6 +406,13 @@ static int copy_opt(char **slot, const char **s)
     return *slot ? 0 : -1;
 }
 
+static void count_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    ps_subscriber *s = arg;
+    atomic_fetch_add(&s->pipes, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
+}
+
 ps_subscriber *ps_sub_open(const char *url, const ps_client_options *opt, char *err, size_t errlen)
 {
     static const ps_client_options defaults = {0};
@@ -443,6 +452,13 @@ ps_subscriber *ps_sub_open(const char *url, const ps_client_options *opt, char *
     nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, PS_PROTO_MAX_MESSAGE);
     nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, s->timeout_ms);
     s->cur_timeout_ms = s->timeout_ms;
+    /* No callback closes a pipe before it is added, so every add is followed by one removal. */
+    if ((rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, count_pipe, s)) != 0 ||
+        (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, count_pipe, s)) != 0) {
+        snprintf(err, errlen, "cannot watch the SUB socket's connections: %s", nng_strerror(rv));
+        ps_sub_close(s);
+        return NULL;
+    }
     if (dial(s->sock, url, opt, &s->tls, err, errlen)) {
         ps_sub_close(s);
         return NULL;
@@ -460,26 +476,16 @@ int ps_sub_dial(ps_subscriber *s, const char *url, char *err, size_t errlen)
     return dial(s->sock, url, &s->opt, &s->tls, err, errlen) ? PS_CLIENT_E_TRANSPORT : PS_CLIENT_OK;
 }
 
-/* The number of pipes (connections) of sock, from nng's statistics; -1 if unknown. */
-static int socket_pipes(nng_socket sock)
+int ps_sub_connections(ps_subscriber *s)
 {
-    nng_stat *root = NULL;
-    if (nng_stats_get(&root) != 0 || !root) return -1;
-    int pipes = -1, id = nng_socket_id(sock);
-    for (nng_stat *s = nng_stat_child(root); s; s = nng_stat_next(s)) {
-        if (strcmp(nng_stat_name(s), "socket")) continue;
-        nng_stat *i = nng_stat_find(s, "id"), *p = nng_stat_find(s, "pipes");
-        if (i && p && (int)nng_stat_value(i) == id) pipes = (int)nng_stat_value(p);
-    }
-    nng_stats_free(root);
-    return pipes;
+    return s ? atomic_load(&s->pipes) : 0;
 }
 
 int ps_sub_wait_connected(ps_subscriber *s, int timeout_ms)
 {
     if (!s) return 0;
     for (int waited = 0;; waited += 5) {
-        if (socket_pipes(s->sock) > 0) return 1;
+        if (ps_sub_connections(s) > 0) return 1;
         if (waited >= timeout_ms) return 0;
         nng_msleep(5);
     }

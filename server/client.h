@@ -154,6 +154,8 @@ void ps_sub_close(ps_subscriber *s);
  * from its first message waits here first. 1 connected, 0 not in time.
  */
 int ps_sub_wait_connected(ps_subscriber *s, int timeout_ms);
+/* The publishers the subscriber is connected to now. */
+int ps_sub_connections(ps_subscriber *s);
 
 /*
  * Wait up to timeout_ms (< 0: the handle's default; 0: do not wait) for the

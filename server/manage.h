@@ -41,6 +41,7 @@ typedef struct ps_manage_stats {
     uint64_t control_ok, control_errors;
     uint64_t store_errors; /* writes the store refused or failed (logged) */
     size_t in_flight, queued, limit;
+    uint32_t stream_connections; /* scoring servers' PUB sockets connected to now */
 } ps_manage_stats;
 
 /*
@@ -57,6 +58,14 @@ int ps_manage_http_port(const ps_manage *m);
 
 /* A consistent copy of the counters. */
 void ps_manage_get_stats(ps_manage *m, ps_manage_stats *out);
+
+/*
+ * The counters back from the text of a manager's /metrics (another
+ * process's, say): 0, or -1 naming the series missing. Exact for counts
+ * below 2^53; `ready` is 0 while stopping, stream_time NAN before the first
+ * record.
+ */
+int ps_manage_stats_from_metrics(const char *text, ps_manage_stats *out, char *err, size_t errlen);
 
 /* Stop the thread (transfers in flight are left to a restart's recovery), close everything. */
 void ps_manage_stop(ps_manage *m);

@@ -428,6 +428,28 @@ void ps_manage_config_print(const ps_manage_config *c, FILE *out)
     }
 }
 
+void ps_manage_config_write(const ps_manage_config *c, FILE *out)
+{
+    char buf[PS_MANAGE_MAX_SUBS * PS_MANAGE_STR_MAX];
+    fprintf(out, "# preshift manage --config FILE\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const option *o = &options[i];
+        const char *field = (const char *)c + o->off;
+        if (o->kind == O_LIST) {
+            int n = *(const int *)((const char *)c + o->aux);
+            for (int k = 0; k < n; k++)
+                fprintf(out, "%s = %s\n", o->flag + 2, field + (size_t)k * PS_MANAGE_STR_MAX);
+            continue;
+        }
+        if (o->kind == O_STR && !*field) continue;
+        if (o->kind == O_NUM)
+            snprintf(buf, sizeof buf, "%.17g", *(const double *)field);
+        else
+            format_value(c, o, buf, sizeof buf);
+        fprintf(out, "%s = %s\n", o->flag + 2, buf);
+    }
+}
+
 /* text word-wrapped to 80 columns, continuation lines indented by indent. */
 static void wrap(FILE *out, const char *text, int col, int indent)
 {

@@ -73,7 +73,10 @@ int ps_manage_config_load_file(ps_manage_config *c, const char *path, char *err,
 /* Checks across options (addresses, pairs, policy and threshold bounds); 0 or -1. */
 int ps_manage_config_check(const ps_manage_config *c, char *err, size_t errlen);
 
+/* For people: the effective options. */
 void ps_manage_config_print(const ps_manage_config *c, FILE *out);
+/* For ps_manage_config_load_file: every option of c (empty ones left out) as key = value. */
+void ps_manage_config_write(const ps_manage_config *c, FILE *out);
 void ps_manage_usage(FILE *out);
 
 #endif

@@ -73,6 +73,9 @@ void mg_metrics_publish(ps_manage *m)
     s->stream_time = m->now;
     s->in_flight = ps_transfers_in_flight(m->xf);
     s->limit = ps_transfers_limit(m->xf);
+    s->stream_connections = 0;
+    for (int i = 0; i < m->n_subs; i++)
+        s->stream_connections += (uint32_t)ps_sub_connections(m->subs[i].sub);
     s->queued = 0;
     for (size_t i = 0; i < m->n_xfers; i++)
         s->queued += !m->xfers[i].submitted;
@@ -122,6 +125,8 @@ static void render(ps_manage_metrics *x, FILE *out)
     one(out, "preshift_manage_stream_time_seconds", "gauge",
         "The manager's clock: the latest heartbeat time seen (0 before the first)",
         isnan(s->stream_time) ? 0 : s->stream_time);
+    one(out, "preshift_manage_stream_connections", "gauge",
+        "Scoring servers' streams connected to now", (double)s->stream_connections);
     one(out, "preshift_manage_passes_total", "counter", "Decision passes (the policy's ticks)",
         (double)s->passes);
     one(out, "preshift_manage_messages_total", "counter", "Stream messages received",
@@ -192,6 +197,90 @@ static void render(ps_manage_metrics *x, FILE *out)
     one(out, "preshift_manage_store_errors_total", "counter",
         "Store writes that failed (each logged)", (double)s->store_errors);
     pthread_mutex_unlock(&x->mu);
+}
+
+/* ---- reading a scrape back ---- */
+
+/* The value of the series named exactly `series` (labels included) in text; -1 when absent. */
+static int series_value(const char *text, const char *series, double *v)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; *p;) {
+        if (!strncmp(p, series, n) && p[n] == ' ') {
+            char *end;
+            *v = strtod(p + n + 1, &end);
+            return end > p + n + 1 ? 0 : -1;
+        }
+        const char *nl = strchr(p, '\n');
+        if (!nl) break;
+        p = nl + 1;
+    }
+    return -1;
+}
+
+int ps_manage_stats_from_metrics(const char *text, ps_manage_stats *out, char *err, size_t errlen)
+{
+    static const char *const kinds[2] = {"shift", "failover"};
+    ps_manage_stats s;
+    memset(&s, 0, sizeof s);
+    char name[160];
+    double v;
+#define GET(series, field)                                                                         \
+    do {                                                                                           \
+        if (series_value(text, series, &v)) {                                                      \
+            snprintf(err, errlen, "/metrics has no series %s", series);                            \
+            return -1;                                                                             \
+        }                                                                                          \
+        field = v;                                                                                 \
+    } while (0)
+    GET("preshift_manage_ready", s.ready);
+    GET("preshift_manage_stream_time_seconds", s.stream_time);
+    if (s.stream_time == 0) s.stream_time = NAN;
+    GET("preshift_manage_stream_connections", s.stream_connections);
+    GET("preshift_manage_passes_total", s.passes);
+    GET("preshift_manage_messages_total", s.messages);
+    GET("preshift_manage_records_total", s.records);
+    GET("preshift_manage_unknown_records_total", s.unknown_records);
+    GET("preshift_manage_gaps_total", s.gaps);
+    GET("preshift_manage_missed_records_total", s.missed_records);
+    GET("preshift_manage_latest_requests_total{result=\"ok\"}", s.latest_ok);
+    GET("preshift_manage_latest_requests_total{result=\"failed\"}", s.latest_failed);
+    GET("preshift_manage_processors{state=\"alive\"}", s.alive);
+    GET("preshift_manage_processors{state=\"failed\"}", s.failed);
+    GET("preshift_manage_processors{state=\"triggered\"}", s.triggered);
+    GET("preshift_manage_processors{state=\"never_seen\"}", s.never_seen);
+    for (int k = 0; k < 2; k++) {
+        snprintf(name, sizeof name, "preshift_manage_transfers_total{kind=\"%s\",state=\"begun\"}",
+                 kinds[k]);
+        GET(name, s.begun[k]);
+        snprintf(name, sizeof name,
+                 "preshift_manage_transfers_total{kind=\"%s\",state=\"committed\"}", kinds[k]);
+        GET(name, s.committed[k]);
+        snprintf(name, sizeof name,
+                 "preshift_manage_transfers_total{kind=\"%s\",state=\"rolled_back\"}", kinds[k]);
+        GET(name, s.rolled_back[k]);
+    }
+    GET("preshift_manage_transfers_in_flight", s.in_flight);
+    GET("preshift_manage_transfers_queued", s.queued);
+    GET("preshift_manage_transfer_limit", s.limit);
+    for (int o = 0; o < PS_OUTCOME_COUNT; o++) {
+        snprintf(name, sizeof name, "preshift_manage_outcomes_total{outcome=\"%s\"}",
+                 ps_threshold_cause_name((ps_threshold_cause)o));
+        GET(name, s.outcomes[o]);
+    }
+    for (int d = 0; d <= PS_DECIDE_NO_TARGET; d++) {
+        snprintf(name, sizeof name, "preshift_manage_decisions_total{decision=\"%s\"}",
+                 ps_decision_reason_name((ps_decision_reason)d));
+        GET(name, s.decisions[d]);
+    }
+    GET("preshift_manage_failovers_total", s.failures);
+    GET("preshift_manage_revivals_total", s.revivals);
+    GET("preshift_manage_control_requests_total{result=\"ok\"}", s.control_ok);
+    GET("preshift_manage_control_requests_total{result=\"error\"}", s.control_errors);
+    GET("preshift_manage_store_errors_total", s.store_errors);
+#undef GET
+    *out = s;
+    return 0;
 }
 
 /* ---- HTTP ---- */

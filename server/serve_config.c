@@ -369,6 +369,48 @@ void ps_serve_config_print(const ps_serve_config *c, FILE *out)
     fprintf(out, "  seasonal-rate   = %g\n", (double)s->seasonal.rate);
 }
 
+void ps_serve_config_write(const ps_serve_config *c, FILE *out)
+{
+    const ps_scorer_config *s = &c->scorer;
+    fprintf(out, "# preshift serve --config FILE\n");
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+        const option *o = &options[i];
+        const char *key = o->flag + 2, *field = (const char *)c + o->offset;
+        switch (o->kind) {
+        case OPT_STR:
+            if (*field) fprintf(out, "%s = %s\n", key, field);
+            break;
+        case OPT_LONG: /* 0 below the range: the model's or the default (metrics) */
+            if (*(const long *)field || o->lo <= 0)
+                fprintf(out, "%s = %ld\n", key, *(const long *)field);
+            break;
+        case OPT_SECONDS:
+        case OPT_MS:
+            fprintf(out, "%s = %.17g\n", key,
+                    *(const double *)field * (o->kind == OPT_MS ? 1000 : 1));
+            break;
+        case OPT_BACKEND:
+            if (c->backend != PS_BACKEND_DEFAULT)
+                fprintf(out, "%s = %s\n", key, c->backend == PS_BACKEND_CUDA ? "cuda" : "cpu");
+            break;
+        }
+    }
+    fprintf(out, "quiet = %s\n", c->quiet ? "true" : "false");
+    fprintf(out, "lstm-weight = %.9g\n", (double)s->lstm_weight);
+    fprintf(out, "arima = %d,%d,%d\n", s->arima_p, s->arima_d, s->arima_q);
+    fprintf(out, "smoothing = %.9g\n", (double)s->smoothing);
+    fprintf(out, "drift = %.9g\n", (double)s->drift_rate);
+    fprintf(out, "residual-floor = %.9g\n", (double)s->residual_floor);
+    fprintf(out, "unstable-pfp = %.9g\n", (double)s->unstable_pfp);
+    fprintf(out, "level-weight = %.9g\n", (double)s->level_weight);
+    fprintf(out, "level-rate = %.9g\n", (double)s->level_rate);
+    fprintf(out, "seasonal-weight = %.9g\n", (double)s->seasonal_weight);
+    fprintf(out, "seasonal-cycles = %u\n", (unsigned)s->seasonal.cycles);
+    fprintf(out, "max-period = %u\n", (unsigned)s->seasonal.max_period);
+    fprintf(out, "seasonal-acf = %.9g\n", (double)s->seasonal.min_acf);
+    fprintf(out, "seasonal-rate = %.9g\n", (double)s->seasonal.rate);
+}
+
 void ps_serve_usage(FILE *out)
 {
     ps_serve_config d;

@@ -64,7 +64,10 @@ int ps_serve_config_check(const ps_serve_config *c, char *err, size_t errlen);
 /* The model file `serve` loads (c->model, $PRESHIFT_MODEL or the default). */
 const char *ps_serve_model_path(const ps_serve_config *c, char *buf, size_t buflen);
 
+/* For people: the effective options, each default told in words. */
 void ps_serve_config_print(const ps_serve_config *c, FILE *out);
+/* For ps_serve_config_load_file: every option of c (empty ones left out) as key = value. */
+void ps_serve_config_write(const ps_serve_config *c, FILE *out);
 void ps_serve_usage(FILE *out);
 
 #endif

@@ -518,6 +518,19 @@ static void test_degrading(void)
     CHECK(metric_value(body, "preshift_manage_processors{state=\"failed\"}") == 1);
     CHECK(metric_value(body, "preshift_manage_threshold{class=\"std\"}") > 0.99);
     CHECK(http_get(port, "/readyz", line, sizeof line) == 200 && !strcmp(line, "ready\n"));
+    /* The scrape reads back as the counters themselves (the manager is idle now). */
+    ps_manage_stats back;
+    s = stats(&w);
+    CHECKF(ps_manage_stats_from_metrics(body, &back, line, sizeof line) == 0, "%s", line);
+    CHECK(back.ready == 1 && back.stream_connections == 1 && back.passes == s.passes);
+    CHECK(back.begun[0] == s.begun[0] && back.committed[0] == s.committed[0]);
+    CHECK(back.outcomes[PS_OUTCOME_AVERTED] == 3 && back.failed == 1 && back.alive == 3);
+    CHECK(back.records == s.records && back.stream_time == s.stream_time);
+    CHECK(back.decisions[PS_DECIDE_MOVE] == s.decisions[PS_DECIDE_MOVE] &&
+          s.decisions[PS_DECIDE_MOVE] > 0);
+    CHECK(ps_manage_stats_from_metrics("preshift_manage_ready 1\n", &back, line, sizeof line) ==
+              -1 &&
+          strstr(line, "preshift_manage_stream_time_seconds"));
     CHECK(control(w.control, "show p1", line, sizeof line) == 0);
     CHECKF(!strncmp(line, "ok\nprocessor p1 class=std id=101", 32) && strstr(line, "alive=no"),
            "%s", line);

@@ -182,6 +182,34 @@ static void test_config(void)
     CHECKF(strstr(text, "  failure-timeout          = 30\n") && strstr(text, "net-metric"), "%s",
            text);
     free(text);
+
+    /* What ps_manage_config_write gives loads back to the same options, lists and all. */
+    CHECKF(parse(&c, ok) == 0, "%s", err);
+    c.horizon = 0.1; /* not exact in binary: written with every digit */
+    c.n_net_metric = 0;
+    FILE *w = fopen(conf, "w");
+    CHECK(w != NULL);
+    if (!w) return;
+    ps_manage_config_write(&c, w);
+    fclose(w);
+    ps_manage_config back;
+    ps_manage_config_default(&back);
+    back.n_net_metric = 2;
+    CHECKF(ps_manage_config_load_file(&back, conf, err, sizeof err) == 0, "%s", err);
+    CHECK(back.n_subscribe == 2 && !strcmp(back.subscribe[1], "tcp://b:1") && back.n_server == 2);
+    CHECK(!strcmp(back.server[1], "tcp://b:2") && back.policy.trigger.hold_ticks == 5);
+    CHECK(back.horizon == 0.1 && back.n_net_metric == 0 && back.mem_metric == PS_MANAGE_NO_METRIC);
+    CHECK(back.threshold.initial == 0.99 && back.reload_workloads && back.quiet);
+    char *t1 = NULL, *t2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    FILE *f1 = open_memstream(&t1, &l1), *f2 = open_memstream(&t2, &l2);
+    ps_manage_config_write(&c, f1);
+    ps_manage_config_write(&back, f2);
+    fclose(f1);
+    fclose(f2);
+    CHECKF(!strcmp(t1, t2), "written:\n%s\nread back and written:\n%s", t1, t2);
+    free(t1);
+    free(t2);
 }
 
 /* ---- pure pieces ---- */

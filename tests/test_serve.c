@@ -531,6 +531,37 @@ static void test_config_errors(void)
     char *bad[] = {"serve", "--batch-delay", "-1"};
     CHECK(ps_serve_config_parse(&cfg, 3, bad, err, sizeof err) == -1 &&
           strstr(err, "--batch-delay"));
+
+    /* What ps_serve_config_write gives loads back to the same options. */
+    ps_serve_config_default(&cfg);
+    cfg.warmup = 123;
+    cfg.stale_after = 0.1;
+    cfg.backend = PS_BACKEND_CPU;
+    cfg.quiet = 1;
+    cfg.scorer.smoothing = 0.3f;
+    cfg.scorer.arima_p = 3;
+    snprintf(cfg.state, sizeof cfg.state, "off");
+    snprintf(cfg.listen, sizeof cfg.listen, "tcp://127.0.0.1:9");
+    f = fopen(path, "w");
+    if (!f) return;
+    ps_serve_config_write(&cfg, f);
+    fclose(f);
+    ps_serve_config back;
+    ps_serve_config_default(&back);
+    CHECKF(ps_serve_config_load_file(&back, path, err, sizeof err) == 0, "%s", err);
+    CHECK(back.warmup == 123 && back.stale_after == 0.1 && back.backend == PS_BACKEND_CPU);
+    CHECK(back.quiet && back.scorer.smoothing == 0.3f && back.scorer.arima_p == 3);
+    CHECK(!strcmp(back.state, "off") && !strcmp(back.listen, cfg.listen) && back.metrics == 0);
+    char *t1 = NULL, *t2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    FILE *f1 = open_memstream(&t1, &l1), *f2 = open_memstream(&t2, &l2);
+    ps_serve_config_write(&cfg, f1);
+    ps_serve_config_write(&back, f2);
+    fclose(f1);
+    fclose(f2);
+    CHECKF(!strcmp(t1, t2), "written:\n%s\nread back and written:\n%s", t1, t2);
+    free(t1);
+    free(t2);
 }
 
 int main(void)
