@@ -187,7 +187,7 @@ typedef struct demo {
 static uint64_t heartbeats(const ps_serve_stats *s)
 {
     uint64_t n = 0;
-    for (int k = 0; k < PS_PROTO_NSTATES; k++)
+    for (int k = 0; s && k < PS_PROTO_NSTATES; k++)
         n += s->heartbeats[k];
     return n;
 }

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef PRESHIFT_SOURCE_DIR
 #define PRESHIFT_SOURCE_DIR "."
@@ -53,6 +54,7 @@ typedef struct sim_opts {
     char plot[PATH_MAX]; /* "" when off */
     ps_sim_preshift_opts pre;
     char manage_config[PATH_MAX], serve_config[PATH_MAX]; /* "" when not given */
+    char exe[PATH_MAX];                                   /* this executable, for --processes */
     int given_backend, given_warmup;
     int json, quiet;
     int given_dataset, given_offset, given_groups;
@@ -154,6 +156,11 @@ static void usage(FILE *out)
             "                         addresses, store, horizon and failure timeout)\n"
             "  --tcp                  preshift: its sockets on tcp://127.0.0.1 (free ports)\n"
             "                         instead of ipc:// in the temporary directory\n"
+            "  --processes            preshift: end to end, the server and the manager as\n"
+            "                         `preshift serve` and `preshift manage` processes over\n"
+            "                         tcp://127.0.0.1, each with a configuration file in the\n"
+            "                         temporary directory (default: threads of this one,\n"
+            "                         the same results a little faster)\n"
             "  --keep-files           preshift: keep its temporary directory (the manager's\n"
             "                         SQLite store with every transfer, the workload file)\n"
             "                         and print where it is\n"
@@ -401,6 +408,10 @@ static int parse_args(sim_opts *o, int argc, char **argv, char *err, size_t errl
             o->pre.tcp = 1;
             continue;
         }
+        if (!strcmp(a, "--processes")) {
+            o->pre.processes = 1;
+            continue;
+        }
         if (!strcmp(a, "--keep-files")) {
             o->pre.keep_files = 1;
             continue;
@@ -450,6 +461,15 @@ static int parse_args(sim_opts *o, int argc, char **argv, char *err, size_t errl
         if (bad) return -1;
     }
     if (load_component_configs(o, err, errlen)) return -1;
+    if (o->pre.processes) {
+        ssize_t n = readlink("/proc/self/exe", o->exe, sizeof o->exe - 1);
+        if (n <= 0) {
+            snprintf(err, errlen, "--processes: cannot find this executable: %s", strerror(errno));
+            return -1;
+        }
+        o->exe[n] = '\0';
+        o->pre.exe = o->exe;
+    }
     ps_sim_config *c = &o->cfg;
     /* The core's default is 500 groups of 2: 10 % of 10,000 workloads. Keep the share. */
     if (!o->given_groups) c->replica_groups = c->workloads / (10 * c->replica_size);

@@ -11,6 +11,7 @@
  * few (at most 64), so each class's threshold is a gauge with its name.
  */
 #include "manage_internal.h"
+#include "prom_text.h"
 
 #include <nng/supplemental/http/http.h>
 
@@ -201,23 +202,6 @@ static void render(ps_manage_metrics *x, FILE *out)
 
 /* ---- reading a scrape back ---- */
 
-/* The value of the series named exactly `series` (labels included) in text; -1 when absent. */
-static int series_value(const char *text, const char *series, double *v)
-{
-    size_t n = strlen(series);
-    for (const char *p = text; *p;) {
-        if (!strncmp(p, series, n) && p[n] == ' ') {
-            char *end;
-            *v = strtod(p + n + 1, &end);
-            return end > p + n + 1 ? 0 : -1;
-        }
-        const char *nl = strchr(p, '\n');
-        if (!nl) break;
-        p = nl + 1;
-    }
-    return -1;
-}
-
 int ps_manage_stats_from_metrics(const char *text, ps_manage_stats *out, char *err, size_t errlen)
 {
     static const char *const kinds[2] = {"shift", "failover"};
@@ -227,7 +211,7 @@ int ps_manage_stats_from_metrics(const char *text, ps_manage_stats *out, char *e
     double v;
 #define GET(series, field)                                                                         \
     do {                                                                                           \
-        if (series_value(text, series, &v)) {                                                      \
+        if (ps_prom_value(text, series, &v)) {                                                     \
             snprintf(err, errlen, "/metrics has no series %s", series);                            \
             return -1;                                                                             \
         }                                                                                          \

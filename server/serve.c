@@ -315,6 +315,18 @@ static int make_tls(ps_serve *s, char *err, size_t errlen)
     return ps_tls_server_config(c->tls_cert, c->tls_key, c->tls_ca, &s->tls, err, errlen);
 }
 
+static void count_subscriber(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    ps_serve_metrics *m = &((ps_serve *)arg)->metrics;
+    pthread_mutex_lock(&m->mu);
+    if (ev == NNG_PIPE_EV_ADD_POST)
+        m->subscribers++;
+    else if (m->subscribers)
+        m->subscribers--;
+    pthread_mutex_unlock(&m->mu);
+}
+
 static int listen_on(ps_serve *s, nng_socket sock, const char *addr, int *port, char *err,
                      size_t errlen)
 {
@@ -426,6 +438,12 @@ ps_serve *ps_serve_start(const ps_serve_config *cfg, char *err, size_t errlen)
             goto fail;
         }
         s->pub_open = 1;
+        /* No callback closes a pipe before it is added, so every add is followed by one removal. */
+        if ((rv = nng_pipe_notify(s->pub, NNG_PIPE_EV_ADD_POST, count_subscriber, s)) != 0 ||
+            (rv = nng_pipe_notify(s->pub, NNG_PIPE_EV_REM_POST, count_subscriber, s)) != 0) {
+            snprintf(err, errlen, "PUB socket: %s", nng_strerror(rv));
+            goto fail;
+        }
         if (listen_on(s, s->pub, cfg->publish, &s->port[PS_SERVE_PUB], err, errlen)) goto fail;
     }
     if ((rv = nng_rep0_open(&s->rep)) != 0) {
@@ -476,6 +494,7 @@ void ps_serve_get_stats(ps_serve *s, ps_serve_stats *out)
     out->batches = m->batches;
     memcpy(out->heartbeats, m->heartbeats, sizeof out->heartbeats);
     out->requests = m->requests[PS_PROTO_OP_SCORE];
+    out->subscribers = m->subscribers;
     pthread_mutex_unlock(&m->mu);
 }
 

@@ -35,7 +35,8 @@ typedef struct ps_serve_stats {
     double stage_seconds[PS_NSTAGES]; /* by PS_STAGE_* */
     uint64_t batches;                 /* ticks scored */
     uint64_t heartbeats[PS_PROTO_NSTATES];
-    uint64_t requests; /* score requests */
+    uint64_t requests;    /* score requests */
+    uint64_t subscribers; /* connections to the PUB socket now */
 } ps_serve_stats;
 void ps_serve_get_stats(ps_serve *s, ps_serve_stats *out);
 

@@ -172,6 +172,9 @@ void ps_serve_metrics_render(ps_serve_metrics *m, FILE *out)
     header(out, "preshift_tick", "gauge", "Number of the last tick scored");
     fprintf(out, "preshift_tick %llu\n", (unsigned long long)m->tick);
 
+    header(out, "preshift_stream_subscribers", "gauge",
+           "Connections to the PUB socket now (PUB drops what it sends while there are none)");
+    fprintf(out, "preshift_stream_subscribers %llu\n", (unsigned long long)m->subscribers);
     header(out, "preshift_published_records_total", "counter", "Scored records sent on PUB");
     fprintf(out, "preshift_published_records_total %llu\n",
             (unsigned long long)m->published_records);

@@ -61,6 +61,7 @@ typedef struct ps_serve_metrics {
     uint64_t processors[PS_PROCS_NSTATES]; /* gauge, refreshed by the scoring thread */
     uint64_t tick;                         /* last tick scored */
     uint64_t published_records, published_messages, publish_failures;
+    uint64_t subscribers; /* gauge: connections to the PUB socket now */
     double stage_seconds[PS_NSTAGES];
     uint64_t evicted;  /* processors forgotten after --evict-after */
     uint64_t restored; /* gauge: processors restored at start */

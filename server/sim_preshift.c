@@ -3,9 +3,10 @@
  * (sim_preshift.h, docs/evaluation.md "The preshift policy end to end").
  *
  * One thread (the caller's) drives everything: the world, the heartbeats
- * (a REQ client of the in-process scoring server) and the simulated
- * agent's socket. The server and the manager run their own threads; the
- * caller waits for them through their counters:
+ * (a REQ client of the scoring server) and the simulated agent's socket.
+ * The server and the manager run their own threads, or processes; the
+ * caller waits for them through the manager's counters (its /metrics when
+ * it is a process):
  *
  *   settle: the manager has run exactly the passes the stream has given it
  *   (one per scored tick), every transfer it began has had its
@@ -23,6 +24,7 @@
 #include "core/error.h"
 #include "kernels/kernels.h"
 #include "sim_cluster_file.h"
+#include "sim_processes.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -85,9 +87,11 @@ typedef struct run {
     ps_sim_cluster_opts co;
     char dir[256];
     int dir_made;
-    char workloads[320], store[320], listen[320], publish[320], agent_url[320];
-    ps_serve *srv;
+    char workloads[320], store[320], listen[320], publish[320], agent_url[320], server_http[64],
+        manager_http[64];
+    ps_serve *srv; /* in-process, or */
     ps_manage *mgr;
+    ps_sim_processes *procs; /* `preshift serve` and `preshift manage` as processes */
     ps_client *cl;
     ps_sim_agent *ag;
     ps_sim_world w;
@@ -115,8 +119,8 @@ static int ipc_path(char *out, size_t len, const char *dir, const char *name, ch
     return 0;
 }
 
-/* tcp://127.0.0.1:PORT with a port free just now (the kernel's pick for port 0). */
-static int loopback_url(char *out, size_t len, char *err, size_t errlen)
+/* SCHEME://127.0.0.1:PORT with a port free just now (the kernel's pick for port 0). */
+static int loopback_url(char *out, size_t len, const char *scheme, char *err, size_t errlen)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -126,7 +130,7 @@ static int loopback_url(char *out, size_t len, char *err, size_t errlen)
     int e = errno;
     if (fd >= 0) close(fd);
     if (!ok) return ps_fail(err, errlen, PS_EINVAL, "no free loopback port: %s", strerror(e));
-    snprintf(out, len, "tcp://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    snprintf(out, len, "%s://127.0.0.1:%u", scheme, (unsigned)ntohs(a.sin_port));
     return 0;
 }
 
@@ -151,10 +155,14 @@ static int make_dir(run *r, char *err, size_t errlen)
     r->dir_made = 1;
     snprintf(r->workloads, sizeof r->workloads, "%s/cluster.workloads", r->dir);
     snprintf(r->store, sizeof r->store, "%s/manage.db", r->dir);
-    if (r->o.tcp) {
-        if (loopback_url(r->listen, sizeof r->listen, err, errlen) ||
-            loopback_url(r->publish, sizeof r->publish, err, errlen) ||
-            loopback_url(r->agent_url, sizeof r->agent_url, err, errlen))
+    if (r->o.processes &&
+        (loopback_url(r->server_http, sizeof r->server_http, "http", err, errlen) ||
+         loopback_url(r->manager_http, sizeof r->manager_http, "http", err, errlen)))
+        return PS_EINVAL;
+    if (r->o.tcp || r->o.processes) {
+        if (loopback_url(r->listen, sizeof r->listen, "tcp", err, errlen) ||
+            loopback_url(r->publish, sizeof r->publish, "tcp", err, errlen) ||
+            loopback_url(r->agent_url, sizeof r->agent_url, "tcp", err, errlen))
             return PS_EINVAL;
         return 0;
     }
@@ -180,33 +188,22 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
-/*
- * Whether the server's PUB socket (listening on url) has a subscriber: the
- * manager's, the only one. From nng's statistics: the listener with that
- * url names its socket, whose "pipes" counts the connections. 1, 0, or -1
- * when the statistics do not tell.
- */
-static int pub_connected(const char *url)
+/* The scoring server's PUB connections (the manager's subscription). */
+static int subscribers(run *r, uint64_t *n, char *err, size_t errlen)
 {
-    nng_stat *root = NULL;
-    if (nng_stats_get(&root) != 0 || !root) return -1;
-    uint64_t sock = 0;
-    int found = 0, result = -1;
-    for (nng_stat *s = nng_stat_child(root); s; s = nng_stat_next(s)) {
-        if (strcmp(nng_stat_name(s), "listener")) continue;
-        nng_stat *u = nng_stat_find(s, "url"), *so = nng_stat_find(s, "socket");
-        if (u && so && nng_stat_type(u) == NNG_STAT_STRING && !strcmp(nng_stat_string(u), url)) {
-            sock = nng_stat_value(so);
-            found = 1;
-        }
-    }
-    for (nng_stat *s = nng_stat_child(root); found && s; s = nng_stat_next(s)) {
-        if (strcmp(nng_stat_name(s), "socket")) continue;
-        nng_stat *id = nng_stat_find(s, "id"), *pipes = nng_stat_find(s, "pipes");
-        if (id && pipes && nng_stat_value(id) == sock) result = nng_stat_value(pipes) > 0;
-    }
-    nng_stats_free(root);
-    return result;
+    if (r->procs) return ps_sim_processes_subscribers(r->procs, n, err, errlen);
+    ps_serve_stats ss;
+    ps_serve_get_stats(r->srv, &ss);
+    *n = ss.subscribers;
+    return 0;
+}
+
+/* The manager's counters: its own, or from its /metrics when it is a process. */
+static int manager_stats(run *r, ps_manage_stats *s, char *err, size_t errlen)
+{
+    if (r->procs) return ps_sim_processes_manager_stats(r->procs, s, err, errlen);
+    ps_manage_get_stats(r->mgr, s);
+    return 0;
 }
 
 static void manager_totals(const ps_manage_stats *s, uint64_t *begun, uint64_t *finished)
@@ -227,7 +224,7 @@ static int settle(run *r, const char *when, char *err, size_t errlen)
     ps_manage_stats s;
     for (;;) {
         if (ps_sim_agent_pump(r->ag, 0, err, errlen) < 0) return -1;
-        ps_manage_get_stats(r->mgr, &s);
+        if (manager_stats(r, &s, err, errlen)) return -1;
         uint64_t begun, finished, seen = ps_sim_agent_seen(r->ag);
         manager_totals(&s, &begun, &finished);
         size_t pending = ps_sim_agent_pending(r->ag), held = ps_sim_agent_held(r->ag);
@@ -326,15 +323,15 @@ static int call_progress(run *r, int warming_up, uint32_t done, uint32_t total)
     if (!r->o.progress) return 0;
     ps_manage_stats ms;
     ps_serve_stats ss;
-    ps_manage_get_stats(r->mgr, &ms);
-    ps_serve_get_stats(r->srv, &ss);
+    char why[256];
+    if (r->srv) ps_serve_get_stats(r->srv, &ss);
     r->live.dir = r->dir;
     r->live.warming_up = warming_up;
     r->live.done = done;
     r->live.total = total;
     r->live.res = ps_sim_world_results(&r->w);
-    r->live.manager = &ms;
-    r->live.server = &ss;
+    r->live.manager = manager_stats(r, &ms, why, sizeof why) ? NULL : &ms;
+    r->live.server = r->srv ? &ss : NULL;
     int stop = r->o.progress(r->o.progress_ctx, &r->live);
     r->live.manager = NULL;
     r->live.server = NULL;
@@ -416,9 +413,10 @@ static int start(run *r, char *err, size_t errlen)
     if (!r->ag) return -1;
 
     ps_serve_config s = r->o.serve;
+    s.quiet = 1;
     snprintf(s.listen, sizeof s.listen, "%s", r->listen);
     snprintf(s.publish, sizeof s.publish, "%s", r->publish);
-    snprintf(s.http, sizeof s.http, "off");
+    snprintf(s.http, sizeof s.http, "%s", r->o.processes ? r->server_http : "off");
     snprintf(s.state, sizeof s.state, "off");
     s.metrics = sc->cols;
     if (s.max_processors < (long)sc->P) s.max_processors = sc->P;
@@ -426,8 +424,6 @@ static int start(run *r, char *err, size_t errlen)
     if (s.max_queue < (long)sc->P) s.max_queue = sc->P;
     s.evict_after = 0; /* a processor down for its repair keeps its state */
     if (ps_serve_config_check(&s, err, errlen)) return -1;
-    r->srv = ps_serve_start(&s, err, errlen);
-    if (!r->srv) return -1;
 
     ps_manage_config m = r->o.manage;
     memset(m.subscribe, 0, sizeof m.subscribe);
@@ -439,7 +435,7 @@ static int start(run *r, char *err, size_t errlen)
     m.reload_workloads = 0;
     snprintf(m.store, sizeof m.store, "%s", r->store);
     snprintf(m.control, sizeof m.control, "off");
-    snprintf(m.http, sizeof m.http, "off");
+    snprintf(m.http, sizeof m.http, "%s", r->o.processes ? r->manager_http : "off");
     m.failure_timeout = ft_ticks * c->tick_seconds;
     m.horizon = (double)(r->o.horizon_ticks ? r->o.horizon_ticks : c->horizon) * c->tick_seconds;
     m.retry_backoff = (double)(r->o.retry_backoff_ticks < 0 ? (int64_t)c->repair_ticks
@@ -456,17 +452,32 @@ static int start(run *r, char *err, size_t errlen)
     m.max_transfers = 65536;
     m.threshold.congestion_gain = 0;
     if (ps_manage_config_check(&m, err, errlen)) return -1;
-    r->mgr = ps_manage_start(&m, err, errlen);
-    if (!r->mgr) return -1;
+    if (r->o.processes) {
+        r->procs = ps_sim_processes_start(r->o.exe, r->dir, &s, &m, err, errlen);
+        if (!r->procs) return -1;
+    } else {
+        if (!(r->srv = ps_serve_start(&s, err, errlen))) return -1;
+        if (!(r->mgr = ps_manage_start(&m, err, errlen))) return -1;
+    }
 
-    /* The manager's subscription must be up before the first scored tick is published. */
+    /*
+     * The manager's subscription must be up before the first scored tick
+     * is published (PUB drops what nobody receives). Processes answer
+     * their /metrics once they are up: until then, a failed scrape is a wait.
+     */
     double until = mono() + r->o.barrier_timeout;
-    int up;
-    while ((up = pub_connected(r->publish)) == 0 && mono() < until)
+    uint64_t subs = 0;
+    char why[512] = "";
+    for (;;) {
+        int rc = subscribers(r, &subs, why, sizeof why);
+        if (rc == 0 && subs > 0) break;
+        if (rc == PS_SIM_PROCESS_EXITED) return ps_fail(err, errlen, rc, "%s", why);
+        if (mono() > until)
+            return ps_fail(err, errlen, PS_EINVAL,
+                           "the manager did not subscribe to %s within %g s%s%s", r->publish,
+                           r->o.barrier_timeout, rc ? ": " : "", rc ? why : "");
         nng_msleep(1);
-    if (up != 1)
-        return ps_fail(err, errlen, PS_EINVAL, "the manager did not subscribe to %s%s", r->publish,
-                       up < 0 ? " (nng's statistics do not say)" : "");
+    }
 
     ps_client_options co = {.timeout_ms = (int)fmin(r->o.barrier_timeout * 1000, 2e9)};
     r->cl = ps_client_open(r->listen, &co, err, errlen);
@@ -481,21 +492,25 @@ static int start(run *r, char *err, size_t errlen)
     return 0;
 }
 
-static void stop(run *r)
+/* Stop the components: 0, or -1 when a process did not end well (how in err). */
+static int stop(run *r, char *err, size_t errlen)
 {
     ps_manage_stop(r->mgr);
     r->mgr = NULL;
+    int rc = ps_sim_processes_stop(r->procs, err, errlen);
+    r->procs = NULL;
     ps_client_close(r->cl);
     r->cl = NULL;
     ps_serve_stop(r->srv);
     r->srv = NULL;
     ps_sim_agent_close(r->ag);
     r->ag = NULL;
+    return rc ? -1 : 0;
 }
 
 static void cleanup(run *r)
 {
-    stop(r);
+    stop(r, NULL, 0);
     if (r->world_ok) ps_sim_world_free(&r->w);
     r->world_ok = 0;
     free(r->ids);
@@ -622,6 +637,10 @@ int ps_sim_run_preshift(const ps_sim_scenario *sc, const ps_sim_preshift_opts *o
         free(r);
         return rc;
     }
+    if (r->o.processes && (!r->o.exe || !r->o.exe[0])) {
+        free(r);
+        return ps_fail(err, errlen, PS_EINVAL, "processes: no preshift executable given");
+    }
     double t_start = mono();
     if (start(r, err, errlen)) {
         rc = -1;
@@ -640,11 +659,14 @@ int ps_sim_run_preshift(const ps_sim_scenario *sc, const ps_sim_preshift_opts *o
     }
     double t_end = mono();
 
-    ps_manage_get_stats(r->mgr, &rep->manager);
-    ps_serve_get_stats(r->srv, &rep->server);
+    if (manager_stats(r, &rep->manager, err, errlen)) {
+        rc = -1;
+        goto fail;
+    }
+    if (r->srv) ps_serve_get_stats(r->srv, &rep->server);
     rep->agent = ps_sim_agent_get_stats(r->ag);
-    stop(r); /* the store is whole once the manager has stopped */
-    if (read_store(r, rep, err, errlen)) {
+    /* The store is whole once the manager has stopped. */
+    if (stop(r, err, errlen) || read_store(r, rep, err, errlen)) {
         rc = -1;
         goto fail;
     }

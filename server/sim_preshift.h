@@ -1,9 +1,11 @@
 /*
  * sim_preshift.h - the `preshift` policy of the cluster simulation: the
  * real scoring server (server/serve.h) and the real shifting manager
- * (server/manage.h), in-process over ipc:// sockets in a temporary
- * directory, driven tick by tick by the simulated world (core/sim_world.h)
- * and compared with the core's policies on the same scenario.
+ * (server/manage.h), as threads over ipc:// (or tcp loopback) sockets, or
+ * as `preshift serve` and `preshift manage` processes over tcp loopback
+ * (server/sim_processes.h), driven tick by tick by the simulated world
+ * (core/sim_world.h) and compared with the core's policies on the same
+ * scenario.
  *
  *   world ──heartbeats (ps_client_score)──▶ scoring server ──PUB──▶ manager
  *     ▲                                                              │
@@ -46,12 +48,12 @@ typedef struct ps_sim_live_pfp {
 
 /* What a progress function sees: after every history row, then after every tick. */
 typedef struct ps_sim_live {
-    const char *dir;           /* the temporary directory: store, workload file, sockets */
-    int warming_up;            /* 1: done of total history rows sent; 0: ticks run */
-    uint32_t done, total;      /* rows or ticks */
-    const ps_sim_results *res; /* the world's counts so far (zero during the warm-up) */
-    const ps_manage_stats *manager;
-    const ps_serve_stats *server;
+    const char *dir;                /* the temporary directory: store, workload file, sockets */
+    int warming_up;                 /* 1: done of total history rows sent; 0: ticks run */
+    uint32_t done, total;           /* rows or ticks */
+    const ps_sim_results *res;      /* the world's counts so far (zero during the warm-up) */
+    const ps_manage_stats *manager; /* NULL when it could not be read */
+    const ps_serve_stats *server;   /* NULL with processes */
     ps_sim_live_pfp top[PS_SIM_LIVE_TOP]; /* highest PFP first (ticks only) */
     size_t n_top;
 } ps_sim_live;
@@ -88,8 +90,13 @@ typedef struct ps_sim_preshift_opts {
     int64_t retry_backoff_ticks;   /* --retry-backoff in ticks; < 0 = the scenario's repair */
     int class_per_entity;          /* a class (and threshold) per entity replayed; 0 = one */
     /* Running. */
-    const char *tmp_dir;         /* NULL: /dev/shm when writable, else $TMPDIR, else /tmp */
-    int tcp;                     /* sockets on tcp://127.0.0.1 (free ports) instead of ipc:// */
+    const char *tmp_dir; /* NULL: /dev/shm when writable, else $TMPDIR, else /tmp */
+    int tcp;             /* sockets on tcp://127.0.0.1 (free ports) instead of ipc:// */
+    /* The server and the manager as `exe serve` and `exe manage` processes over tcp loopback
+       (tcp implied), configured by files in the temporary directory (server/sim_processes.h);
+       0: in this process. */
+    int processes;
+    const char *exe;             /* the preshift executable, for processes */
     int keep_files;              /* leave the temporary directory (store, workload file) behind */
     double barrier_timeout;      /* wall seconds a step may take before the run fails (600) */
     int quiet;                   /* no progress line on stderr */
@@ -115,7 +122,7 @@ typedef struct ps_sim_preshift_report {
     ps_sim_threshold_point *thresholds; /* starting values, then every change, in order */
     size_t n_thresholds;
     ps_manage_stats manager; /* the manager's counters at the end */
-    ps_serve_stats server;
+    ps_serve_stats server;   /* zero with processes */
     ps_sim_agent_stats agent;
     uint64_t store_mismatches; /* workloads the manager's store places elsewhere than the world */
     uint64_t dead_hosted;      /* workloads on a failed processor at the end */

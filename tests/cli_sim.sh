@@ -55,7 +55,7 @@ for flag in --dataset --policies --seed --processors --workloads --ticks --tick-
   --max-offset --fail-delay --cpu-capacity --mem-capacity --cpu-demand --mem-demand --state \
   --criticality --replica-groups --replica-size --layers --out-degree --naive-cpu-col \
   --naive-mem-col --naive-threshold --naive-hold --oracle-margin --backend --warmup \
-  --serve-config --manage-config --tcp --keep-files --json --plot --quiet; do
+  --serve-config --manage-config --tcp --processes --keep-files --json --plot --quiet; do
   grep -q -- "$flag" "$tmp/out" || fail "--help does not document $flag"
 done
 
@@ -171,6 +171,26 @@ expect 0 '' "${pre[@]}" --policies preshift --json
 cp "$tmp/out" "$tmp/ipc.json"
 expect 0 '' "${pre[@]}" --policies preshift --json --tcp
 cmp -s "$tmp/out" "$tmp/ipc.json" || fail "--tcp changed the results: $(cat "$tmp/out")"
+# End to end: `preshift serve` and `preshift manage` as processes, configured by
+# files: the same results again, the files kept, no process left behind.
+leftover() { pgrep -f -- '--config .*preshift-sim-.*/(serve|manage)\.conf'; }
+expect 0 'preshift kept its files' "${pre[@]}" --policies preshift --json --processes --keep-files
+grep '^{' "$tmp/out" | cmp -s - "$tmp/ipc.json" ||
+  fail "--processes changed the results: $(cat "$tmp/out")"
+kept=$(sed -n 's/.*preshift kept its files .* in //p' "$tmp/err")
+for f in serve.conf manage.conf manage.db; do
+  [ -n "$kept" ] && [ -s "$kept/$f" ] || fail "--processes --keep-files: no $f in '$kept'"
+done
+[ -n "$kept" ] && grep -q '^http = http://127.0.0.1:' "$kept/manage.conf" ||
+  fail "manage.conf has no HTTP address"
+[ -n "$kept" ] && rm -rf "$kept"
+leftover && fail "processes left running after --processes"
+# A child that cannot start is reported as such: exit 1, nothing left running.
+printf 'model = %s/no-such-model\n' "$tmp" >"$tmp/nomodel.conf"
+expect 1 'preshift serve exited with status 1' "${pre[@]}" --policies preshift --processes \
+  --serve-config "$tmp/nomodel.conf"
+grep -q 'no-such-model' "$tmp/err" || fail "the server's own message is not shown: $(cat "$tmp/err")"
+leftover && fail "processes left running after a failed start"
 # The manager's and the server's options from files (preshift manage/serve --config).
 printf 'threshold-initial = 0.995\nhold-ticks = 1\n' >"$tmp/manage.conf"
 expect 0 '' "${pre[@]}" --policies preshift --json --manage-config "$tmp/manage.conf"

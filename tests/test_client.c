@@ -18,6 +18,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/supplemental/http/http.h>
+#include <nng/supplemental/util/platform.h>
 
 #include <math.h>
 #include <pthread.h>
@@ -360,6 +361,17 @@ static void test_main_server(void)
         CHECKF(got == NC * 2 * 2, "%llu records from the 8 clients", (unsigned long long)got);
         CHECK(ev.total_records == 4 * 4 + 2 + NC * 2 * 2);
     }
+
+    /* Both ends count the connection; the server's count drops when the subscriber leaves. */
+    ps_serve_stats st;
+    ps_serve_get_stats(srv, &st);
+    CHECK(ps_sub_connections(sub) == 1 && st.subscribers == 1);
+    ps_sub_close(sub);
+    sub = NULL;
+    for (int i = 0; i < 2000 && (ps_serve_get_stats(srv, &st), st.subscribers); i++)
+        nng_msleep(5);
+    CHECKF(st.subscribers == 0, "%llu subscribers after the only one closed",
+           (unsigned long long)st.subscribers);
 
 done:
     ps_client_close(c);
