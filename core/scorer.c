@@ -42,7 +42,7 @@ ps_scorer_config ps_scorer_default_config(void)
     c.drift_rate = 0.0f;
     c.level_weight = 0.01f;
     c.level_rate = 0.2f;
-    c.seasonal_weight = 0.0f; /* docs/scoring.md: on ASD it costs event recall */
+    c.seasonal_weight = PS_SEASONAL_AUTO;
     c.seasonal = ps_seasonal_default_config();
     /*
      * Far above the EVT threshold's level (0.98): a gate at 0.99 kept every
@@ -95,9 +95,13 @@ static int check_config(const ps_scorer_config *c, char *err, size_t errlen)
     return PS_OK;
 }
 
-ps_scorer *ps_scorer_create(ps_backend *be, const ps_model *m, const ps_scorer_config *cfg,
+ps_scorer *ps_scorer_create(ps_backend *be, const ps_model *m, const ps_scorer_config *given,
                             char *err, size_t errlen)
 {
+    ps_scorer_config resolved = *given;
+    if (resolved.seasonal_weight == PS_SEASONAL_AUTO)
+        resolved.seasonal_weight = resolved.metrics == 1 ? 1.0f : 0.0f;
+    const ps_scorer_config *cfg = &resolved;
     if (check_config(cfg, err, errlen)) return NULL;
     ps_scorer *s = calloc(1, sizeof *s);
     if (!s) goto oom;

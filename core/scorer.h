@@ -34,6 +34,14 @@
 
 #include <stdint.h>
 
+/*
+ * The default seasonal weight: 1 when a processor has one metric, 0 with
+ * several. A lone series has nothing but its own past to tell a missing
+ * daily peak from a quiet hour; with several metrics their healthy
+ * correlation does, and on ASD the term cost event recall (docs/scoring.md).
+ */
+#define PS_SEASONAL_AUTO (-1.0f)
+
 typedef struct ps_scorer_config {
     size_t processors;
     size_t metrics;
@@ -53,7 +61,7 @@ typedef struct ps_scorer_config {
     float level_rate;   /* weight of the new z in the EW level, (0, 1] */
     /* Seasonal term: distance of z from the same phase of the last cycles
      * (seasonal.h), for the series that have a period. */
-    float seasonal_weight; /* 0 = off */
+    float seasonal_weight; /* 0 = off; PS_SEASONAL_AUTO: 1 for one metric, else 0 */
     ps_seasonal_config seasonal;
     float drift_rate;   /* baseline drift following after warm-up, 0 = frozen */
     float unstable_pfp; /* ticks at or above this PFP teach nothing (0.99999) */

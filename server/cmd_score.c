@@ -10,6 +10,7 @@
  */
 #include "cli.h"
 #include "commands.h"
+#include "core/onset.h"
 #include "score_files.h"
 
 #include <dirent.h>
@@ -23,33 +24,44 @@
 #define PRESHIFT_SOURCE_DIR "."
 #endif
 
-enum { MAX_INPUTS = 100000 };
+enum { MAX_INPUTS = 100000, DEFAULT_ONSET_ROWS = 288 /* a day of 5-minute rows */ };
 
 typedef struct score_opts {
     const char *output;
+    int onset;       /* NAB style: anomaly_score is the PFP's onsets (core/onset.h) */
+    long onset_rows; /* their window */
     ps_score_job job;
 } score_opts;
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: preshift score [options] FILE...\n"
-                 "\n"
-                 "Score each row of each FILE online: the output for row t depends on rows\n"
-                 "<= t only (and on --history). A FILE is a CSV, plain or gzip ('-' is\n"
-                 "stdin): either NAB style, a header 'timestamp,value', or numeric columns\n"
-                 "(one row per tick, one column per metric, optional header).\n"
-                 "\n"
-                 "Output, one row per input row in input order:\n"
-                 "  NAB style:  timestamp,value,anomaly_score   (anomaly_score = PFP in [0,1])\n"
-                 "  otherwise:  score,pfp,top_metric            (top_metric: column name or\n"
-                 "              1-based index; empty while warming up)\n"
-                 "\n"
-                 "options:\n"
-                 "  -o, --output PATH    one input: output file (default stdout); several\n"
-                 "                       inputs: a directory, one file per input named as it\n"
-                 "                       (without .gz)\n"
-                 "  --batch-files DIR    add every regular file in DIR (sorted by name)\n"
-                 "  -h, --help           this text\n\n");
+    fprintf(out,
+            "usage: preshift score [options] FILE...\n"
+            "\n"
+            "Score each row of each FILE online: the output for row t depends on rows\n"
+            "<= t only (and on --history). A FILE is a CSV, plain or gzip ('-' is\n"
+            "stdin): either NAB style, a header 'timestamp,value', or numeric columns\n"
+            "(one row per tick, one column per metric, optional header).\n"
+            "\n"
+            "Output, one row per input row in input order:\n"
+            "  NAB style:  timestamp,value,anomaly_score   (anomaly_score = PFP in [0,1],\n"
+            "              or its onsets with --anomaly-score onset)\n"
+            "  otherwise:  score,pfp,top_metric            (top_metric: column name or\n"
+            "              1-based index; empty while warming up)\n"
+            "\n"
+            "options:\n"
+            "  -o, --output PATH    one input: output file (default stdout); several\n"
+            "                       inputs: a directory, one file per input named as it\n"
+            "                       (without .gz)\n"
+            "  --batch-files DIR    add every regular file in DIR (sorted by name)\n"
+            "  --anomaly-score pfp|onset  NAB style: the PFP (default), or its onsets:\n"
+            "                       the PFP where it is higher than at each of the\n"
+            "                       --onset-rows rows before, 0 elsewhere (an alarm once\n"
+            "                       per rise, not every row a degradation lasts)\n"
+            "  --onset-rows N       the onsets' window (default %d, a day of 5-minute\n"
+            "                       rows)\n"
+            "  -h, --help           this text\n\n",
+            DEFAULT_ONSET_ROWS);
     ps_score_options_usage(out);
     fprintf(out, "\nExit status: 0 scored, 1 bad data or file, 2 bad usage.\n");
 }
@@ -135,6 +147,17 @@ static int parse_args(int argc, char **argv, score_opts *o, inputs *in)
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             NEED_VALUE();
             o->output = v;
+        } else if (!strcmp(a, "--anomaly-score")) {
+            NEED_VALUE();
+            if (strcmp(v, "pfp") && strcmp(v, "onset")) {
+                snprintf(err, sizeof err, "--anomaly-score: '%s' is not pfp or onset", v);
+                return usage_error(err);
+            }
+            o->onset = !strcmp(v, "onset");
+        } else if (!strcmp(a, "--onset-rows")) {
+            NEED_VALUE();
+            if (ps_parse_long(a, v, 1, 10000000, &o->onset_rows, err, sizeof err))
+                return usage_error(err);
         } else if (!strcmp(a, "--batch-files")) {
             NEED_VALUE();
             if (add_dir(in, v)) return 1;
@@ -165,12 +188,13 @@ static void output_name(const char *dir, const char *input, char *out, size_t ou
     snprintf(out, outlen, "%s/%.*s", dir, (int)len, base);
 }
 
-static void print_row(FILE *f, const ps_csv *csv, size_t r, const ps_score *s)
+static void print_row(FILE *f, const ps_csv *csv, size_t r, const ps_score *s, ps_onset *onset)
 {
     if (csv->labels) {
+        double pfp = s->state == PS_PROC_SCORED ? s->pfp : 0.0;
         /* %.17g: PFPs near 1 must stay distinct for threshold sweeps. */
         fprintf(f, "%s,%.9g,%.17g\n", csv->labels[r], (double)csv->values[r * csv->cols],
-                s->state == PS_PROC_SCORED ? s->pfp : 0.0);
+                onset ? ps_onset_next(onset, pfp) : pfp);
     } else if (s->state != PS_PROC_SCORED) {
         fprintf(f, "0,0,\n");
     } else if (csv->names) {
@@ -193,6 +217,7 @@ typedef struct printer {
     const score_opts *o;
     const ps_csv *csv;
     FILE **out;
+    ps_onset *onset; /* [n] with --anomaly-score onset, else NULL */
     size_t n;
 } printer;
 
@@ -206,6 +231,14 @@ static int open_outputs(void *user, const ps_csv *csv, size_t n)
         fprintf(stderr, "preshift score: %s: %s\n", o->output, strerror(errno));
         return 1;
     }
+    for (size_t i = 0; o->onset && i < n; i++)
+        if (!csv[i].labels) {
+            fprintf(stderr,
+                    "preshift score: --anomaly-score onset: %s is not NAB style (a header "
+                    "'timestamp,value'); its output has no anomaly_score\n",
+                    o->job.paths[i]);
+            return 1;
+        }
     for (size_t i = 0; i < n; i++) {
         char path[4096];
         if (n > 1)
@@ -225,15 +258,26 @@ static int open_outputs(void *user, const ps_csv *csv, size_t n)
 static int print_score(void *user, size_t input, size_t row, const ps_score *s)
 {
     printer *pr = user;
-    print_row(pr->out[input], &pr->csv[input], row, s);
+    print_row(pr->out[input], &pr->csv[input], row, s, pr->onset ? &pr->onset[input] : NULL);
     return 0;
 }
 
 static int run(const score_opts *o)
 {
-    printer pr = {o, NULL, calloc(o->job.n, sizeof(FILE *)), o->job.n};
-    if (!pr.out) {
+    printer pr = {o, NULL, calloc(o->job.n, sizeof(FILE *)), NULL, o->job.n};
+    int oom = !pr.out;
+    if (o->onset && !oom) {
+        pr.onset = calloc(o->job.n, sizeof *pr.onset);
+        for (size_t i = 0; pr.onset && i < o->job.n && !oom; i++)
+            oom = ps_onset_init(&pr.onset[i], (size_t)o->onset_rows) != 0;
+        oom |= !pr.onset;
+    }
+    if (oom) {
         fprintf(stderr, "preshift score: out of memory\n");
+        for (size_t i = 0; pr.onset && i < o->job.n; i++)
+            ps_onset_free(&pr.onset[i]);
+        free(pr.onset);
+        free(pr.out);
         return 1;
     }
     int status = ps_score_files("preshift score", &o->job, open_outputs, print_score, &pr);
@@ -243,13 +287,16 @@ static int run(const score_opts *o)
             status = 1;
         }
     if (status == 0 && fflush(stdout)) status = 1;
+    for (size_t i = 0; pr.onset && i < pr.n; i++)
+        ps_onset_free(&pr.onset[i]);
+    free(pr.onset);
     free(pr.out);
     return status;
 }
 
 int ps_cmd_score(int argc, char **argv)
 {
-    score_opts o = {.job = ps_score_job_default()};
+    score_opts o = {.onset_rows = DEFAULT_ONSET_ROWS, .job = ps_score_job_default()};
     inputs in = {0};
     int rc = parse_args(argc, argv, &o, &in);
     o.job.paths = in.paths;

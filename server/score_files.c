@@ -50,9 +50,10 @@ void ps_score_options_usage(FILE *out)
             "  --level-weight L     weight of the level term (EW z against its healthy\n"
             "                       spread) in the raw score, 0 = off (default %g)\n"
             "  --level-rate A       weight of a new tick in the EW level (default %g)\n"
-            "  --seasonal-weight S  weight of the seasonal term (distance from the same\n"
-            "                       phase of the last cycles) in the raw score, 0 = off\n"
-            "                       (default %g)\n"
+            "  --seasonal-weight S|auto  weight of the seasonal term (distance from the\n"
+            "                       same phase of the last cycles) in the raw score, 0 = off;\n"
+            "                       auto: 1 for a one-metric series, 0 for several (default\n"
+            "                       auto)\n"
             "  --seasonal-cycles C  cycles the seasonal term compares with (default %u)\n"
             "  --max-period N       longest period looked for, in ticks (default %u)\n"
             "  --seasonal-acf R     autocorrelation a period must reach (default %g)\n"
@@ -65,7 +66,7 @@ void ps_score_options_usage(FILE *out)
             750u, PRESHIFT_SOURCE_DIR, (double)d.lstm_weight, d.arima_p, d.arima_d, d.arima_q,
             (double)d.smoothing, (double)d.drift_rate, (double)d.residual_floor,
             (double)d.unstable_pfp, (double)d.level_weight, (double)d.level_rate,
-            (double)d.seasonal_weight, (unsigned)d.seasonal.cycles, (unsigned)d.seasonal.max_period,
+            (unsigned)d.seasonal.cycles, (unsigned)d.seasonal.max_period,
             (double)d.seasonal.min_acf, (double)d.seasonal.rate,
             ps_backend_default_kind() == PS_BACKEND_CUDA ? "cuda" : "cpu");
 }
@@ -155,6 +156,10 @@ int ps_score_parse_option(ps_score_job *job, int argc, char **argv, int *i, char
         c->level_rate = (float)x;
         break;
     case 13:
+        if (!strcmp(v, "auto")) {
+            c->seasonal_weight = PS_SEASONAL_AUTO;
+            break;
+        }
         bad = ps_parse_double(a, v, 0, 1e6, &x, err, errlen);
         c->seasonal_weight = (float)x;
         break;

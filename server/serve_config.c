@@ -362,7 +362,10 @@ void ps_serve_config_print(const ps_serve_config *c, FILE *out)
     fprintf(out, "  unstable-pfp    = %g\n", (double)s->unstable_pfp);
     fprintf(out, "  level-weight    = %g\n", (double)s->level_weight);
     fprintf(out, "  level-rate      = %g\n", (double)s->level_rate);
-    fprintf(out, "  seasonal-weight = %g\n", (double)s->seasonal_weight);
+    if (s->seasonal_weight == PS_SEASONAL_AUTO)
+        fprintf(out, "  seasonal-weight = auto (1 for one metric, else 0)\n");
+    else
+        fprintf(out, "  seasonal-weight = %g\n", (double)s->seasonal_weight);
     fprintf(out, "  seasonal-cycles = %u\n", (unsigned)s->seasonal.cycles);
     fprintf(out, "  max-period      = %u\n", (unsigned)s->seasonal.max_period);
     fprintf(out, "  seasonal-acf    = %g\n", (double)s->seasonal.min_acf);
@@ -404,7 +407,10 @@ void ps_serve_config_write(const ps_serve_config *c, FILE *out)
     fprintf(out, "unstable-pfp = %.9g\n", (double)s->unstable_pfp);
     fprintf(out, "level-weight = %.9g\n", (double)s->level_weight);
     fprintf(out, "level-rate = %.9g\n", (double)s->level_rate);
-    fprintf(out, "seasonal-weight = %.9g\n", (double)s->seasonal_weight);
+    if (s->seasonal_weight == PS_SEASONAL_AUTO)
+        fprintf(out, "seasonal-weight = auto\n");
+    else
+        fprintf(out, "seasonal-weight = %.9g\n", (double)s->seasonal_weight);
     fprintf(out, "seasonal-cycles = %u\n", (unsigned)s->seasonal.cycles);
     fprintf(out, "max-period = %u\n", (unsigned)s->seasonal.max_period);
     fprintf(out, "seasonal-acf = %.9g\n", (double)s->seasonal.min_acf);
@@ -471,7 +477,8 @@ void ps_serve_usage(FILE *out)
             "  --unstable-pfp P       ticks at or above this PFP teach nothing (default %g)\n"
             "  --level-weight L       weight of the level term, 0 = off (default %g)\n"
             "  --level-rate A         weight of a new tick in the EW level (default %g)\n"
-            "  --seasonal-weight S    weight of the seasonal term, 0 = off (default %g)\n"
+            "  --seasonal-weight S|auto  weight of the seasonal term, 0 = off; auto: 1 with\n"
+            "                         one metric, 0 with several (default auto)\n"
             "  --seasonal-cycles C    cycles the seasonal term compares with (default %u)\n"
             "  --max-period N         longest period looked for, in ticks (default %u)\n"
             "  --seasonal-acf R       autocorrelation a period must reach (default %g)\n"
@@ -483,7 +490,7 @@ void ps_serve_usage(FILE *out)
             ps_backend_default_kind() == PS_BACKEND_CUDA ? "cuda" : "cpu", d.threads,
             (double)s->lstm_weight, s->arima_p, s->arima_d, s->arima_q, (double)s->smoothing,
             (double)s->drift_rate, (double)s->residual_floor, (double)s->unstable_pfp,
-            (double)s->level_weight, (double)s->level_rate, (double)s->seasonal_weight,
-            (unsigned)s->seasonal.cycles, (unsigned)s->seasonal.max_period,
-            (double)s->seasonal.min_acf, (double)s->seasonal.rate);
+            (double)s->level_weight, (double)s->level_rate, (unsigned)s->seasonal.cycles,
+            (unsigned)s->seasonal.max_period, (double)s->seasonal.min_acf,
+            (double)s->seasonal.rate);
 }

@@ -51,6 +51,38 @@ expect 0 '' "${score[@]}" "$tmp/nab2.csv"
 head -350 "$tmp/out" | cmp -s - <(head -350 "$tmp/nab.out") || fail "rows before the change changed"
 cmp -s "$tmp/out" "$tmp/nab.out" && fail "changed rows did not change their scores"
 
+# One metric: the seasonal term is on by default (auto = 1 for one metric).
+# 2,000 rows of a wave with a period of 50 rows: the warm-up (300) holds 6 cycles.
+awk 'BEGIN { srand(5); print "timestamp,value"; for (t = 0; t < 2000; t++)
+  printf "2024-01-%02d %02d:%02d:00,%.3f\n", 1 + int(t / 288), int(t / 12) % 24, 5 * (t % 12),
+    10 * ((t % 50) < 20) + rand() + (t > 1500 && t < 1520 ? -10 : 0) }' \
+  >"$tmp/wave.csv"
+expect 0 '' "${score[@]}" "$tmp/wave.csv"
+cp "$tmp/out" "$tmp/wave.out"
+expect 0 '' "${score[@]}" --seasonal-weight 1 "$tmp/wave.csv"
+cmp -s "$tmp/out" "$tmp/wave.out" || fail "one metric: the default is not --seasonal-weight 1"
+expect 0 '' "${score[@]}" --seasonal-weight 0 "$tmp/wave.csv"
+cmp -s "$tmp/out" "$tmp/wave.out" && fail "--seasonal-weight 0 scored like the default"
+expect 2 "--seasonal-weight: 'x'" "${score[@]}" --seasonal-weight x "$tmp/wave.csv"
+
+# Onsets: the PFP where it beats each of the --onset-rows rows before (0 before
+# the first), 0 elsewhere; as online as the PFP.
+expect 0 '' "${score[@]}" --anomaly-score onset --onset-rows 20 "$tmp/nab.csv"
+cut -d, -f1,2 "$tmp/out" | cmp -s - <(cut -d, -f1,2 "$tmp/nab.out") ||
+  fail "onset changed the other columns"
+awk -F, 'NR == FNR { if (FNR > 1) p[FNR - 2] = $3; next }
+  FNR > 1 { t = FNR - 2; hi = 0
+    for (k = t - 20; k < t; k++) if (k >= 0 && p[k] + 0 > hi) hi = p[k] + 0
+    want = p[t] + 0 > hi ? p[t] + 0 : 0
+    if ($3 + 0 != want) { printf "row %d: onset %s, expected %.17g\n", t, $3, want; bad = 1 } }
+  END { exit bad }' "$tmp/nab.out" "$tmp/out" >"$tmp/err" || fail "onsets: $(head -3 "$tmp/err")"
+[ "$(awk -F, 'NR > 1 && $3 > 0' "$tmp/out" | wc -l)" -lt 200 ] || fail "onsets on most rows"
+cp "$tmp/out" "$tmp/onset.out"
+expect 0 '' "${score[@]}" --anomaly-score onset --onset-rows 20 "$tmp/nab2.csv"
+head -350 "$tmp/out" | cmp -s - <(head -350 "$tmp/onset.out") || fail "onsets are not online"
+expect 2 "--anomaly-score: 'max'" "${score[@]}" --anomaly-score max "$tmp/nab.csv"
+expect 2 "--onset-rows" "${score[@]}" --onset-rows 0 "$tmp/nab.csv"
+
 # gzip input and stdin give the same output.
 gzip -c "$tmp/nab.csv" >"$tmp/nab.csv.gz"
 expect 0 '' "${score[@]}" "$tmp/nab.csv.gz"
@@ -67,6 +99,9 @@ expect 0 '' "${score[@]}" --history "$tmp/hist.csv" -o "$tmp/mv.out" "$tmp/mv.cs
 [ "$(head -1 "$tmp/mv.out")" = "score,pfp,top_metric" ] || fail "multivariate header"
 [ "$(wc -l <"$tmp/mv.out")" -eq 101 ] || fail "multivariate output has $(wc -l <"$tmp/mv.out") lines"
 [ "$(sed -n 62p "$tmp/mv.out" | cut -d, -f3)" = 2 ] || fail "spike on metric 2 not reported: $(sed -n 62p "$tmp/mv.out")"
+expect 1 'onset: .*mv.csv is not NAB style' "${score[@]}" --anomaly-score onset --history \
+  "$tmp/hist.csv" -o "$tmp/mv2.out" "$tmp/mv.csv"
+[ -e "$tmp/mv2.out" ] && fail "an output was written for a refused --anomaly-score onset"
 
 # Several inputs at once into a directory: the same rows as one by one, and
 # the same PFPs up to rounding (one series alone is a one-row sgemm, several

@@ -173,7 +173,8 @@ expect 0 '' "${pre[@]}" --policies preshift --json --tcp
 cmp -s "$tmp/out" "$tmp/ipc.json" || fail "--tcp changed the results: $(cat "$tmp/out")"
 # End to end: `preshift serve` and `preshift manage` as processes, configured by
 # files: the same results again, the files kept, no process left behind.
-leftover() { pgrep -f -- '--config .*preshift-sim-.*/(serve|manage)\.conf'; }
+# leftover DIR: processes still running with a configuration file in DIR.
+leftover() { [ -n "$1" ] && pgrep -f -- "--config $1/"; }
 expect 0 'preshift kept its files' "${pre[@]}" --policies preshift --json --processes --keep-files
 grep '^{' "$tmp/out" | cmp -s - "$tmp/ipc.json" ||
   fail "--processes changed the results: $(cat "$tmp/out")"
@@ -183,14 +184,17 @@ for f in serve.conf manage.conf manage.db; do
 done
 [ -n "$kept" ] && grep -q '^http = http://127.0.0.1:' "$kept/manage.conf" ||
   fail "manage.conf has no HTTP address"
+leftover "$kept" && fail "processes left running after --processes"
 [ -n "$kept" ] && rm -rf "$kept"
-leftover && fail "processes left running after --processes"
 # A child that cannot start is reported as such: exit 1, nothing left running.
 printf 'model = %s/no-such-model\n' "$tmp" >"$tmp/nomodel.conf"
 expect 1 'preshift serve exited with status 1' "${pre[@]}" --policies preshift --processes \
-  --serve-config "$tmp/nomodel.conf"
+  --serve-config "$tmp/nomodel.conf" --keep-files
 grep -q 'no-such-model' "$tmp/err" || fail "the server's own message is not shown: $(cat "$tmp/err")"
-leftover && fail "processes left running after a failed start"
+kept=$(sed -n 's/.*(files in \(.*\))$/\1/p' "$tmp/err")
+[ -n "$kept" ] || fail "a failed --keep-files run does not say where its files are"
+leftover "$kept" && fail "processes left running after a failed start"
+[ -n "$kept" ] && rm -rf "$kept"
 # The manager's and the server's options from files (preshift manage/serve --config).
 printf 'threshold-initial = 0.995\nhold-ticks = 1\n' >"$tmp/manage.conf"
 expect 0 '' "${pre[@]}" --policies preshift --json --manage-config "$tmp/manage.conf"

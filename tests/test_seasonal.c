@@ -138,6 +138,40 @@ static void scorer_margin(float weight, double *inside, double *outside)
     ps_model_free(&model);
 }
 
+/* The default weight is auto: 1 for one metric, 0 for several; a weight given stays. */
+static void test_auto(void)
+{
+    static ps_model model;
+    CHECK(ps_model_init(&model,
+                        &(ps_lstm_shape){.input = 3, .hidden = 4, .layers = 1, .output = 3}) == 0);
+    ps_model_init_random(&model, 1);
+    char err[256];
+    ps_backend *be = ps_backend_init(&(ps_backend_params){.kind = PS_BACKEND_CPU, .threads = 1},
+                                     err, sizeof err);
+    CHECKF(be != NULL, "%s", err);
+    ps_scorer_config c = ps_scorer_default_config();
+    CHECK(c.seasonal_weight == PS_SEASONAL_AUTO);
+    c.processors = 2;
+    c.warmup = HIST;
+    c.lstm_weight = 0; /* ARIMA alone: any metric count fits */
+    static const struct {
+        size_t metrics;
+        float given, want;
+    } cases[] = {{1, PS_SEASONAL_AUTO, 1}, {3, PS_SEASONAL_AUTO, 0}, {3, 0.5f, 0.5f}, {1, 0, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        c.metrics = cases[i].metrics;
+        c.seasonal_weight = cases[i].given;
+        ps_scorer *s = ps_scorer_create(be, &model, &c, err, sizeof err);
+        CHECKF(s != NULL, "%s", err);
+        if (!s) continue;
+        CHECKF(ps_scorer_config_of(s)->seasonal_weight == cases[i].want, "case %zu: %g", i,
+               (double)ps_scorer_config_of(s)->seasonal_weight);
+        ps_scorer_free(s);
+    }
+    ps_backend_free(be);
+    ps_model_free(&model);
+}
+
 static void test_scorer(void)
 {
     double in_on, out_on, in_off, out_off;
@@ -155,5 +189,6 @@ int main(void)
     test_detect();
     test_distance();
     test_scorer();
+    test_auto();
     return test_failures ? 1 : 0;
 }

@@ -551,6 +551,7 @@ static void test_config_errors(void)
     CHECKF(ps_serve_config_load_file(&back, path, err, sizeof err) == 0, "%s", err);
     CHECK(back.warmup == 123 && back.stale_after == 0.1 && back.backend == PS_BACKEND_CPU);
     CHECK(back.quiet && back.scorer.smoothing == 0.3f && back.scorer.arima_p == 3);
+    CHECK(back.scorer.seasonal_weight == PS_SEASONAL_AUTO);
     CHECK(!strcmp(back.state, "off") && !strcmp(back.listen, cfg.listen) && back.metrics == 0);
     char *t1 = NULL, *t2 = NULL;
     size_t l1 = 0, l2 = 0;
