@@ -14,7 +14,8 @@
 
 ps_trigger_config ps_trigger_default_config(void)
 {
-    return (ps_trigger_config){.hold_ticks = 3, .reset_margin = 0.5, .cooldown_ticks = 30};
+    /* docs/policy.md, "Trigger": measured in the simulation on ASD. */
+    return (ps_trigger_config){.hold_ticks = 2, .reset_margin = 0.5, .cooldown_ticks = 30};
 }
 
 int ps_trigger_config_check(const ps_trigger_config *cfg, char *err, size_t errlen)

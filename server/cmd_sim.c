@@ -154,6 +154,10 @@ static void usage(FILE *out)
             "  --manage-config FILE   preshift: the manager's options from such a file\n"
             "                         (preshift manage --config; the run sets the\n"
             "                         addresses, store, horizon and failure timeout)\n"
+            "  --classes entity|one   preshift: the manager's classes, each with its own\n"
+            "                         threshold: one per entity of the dataset (processors\n"
+            "                         replaying one server are one kind of machine), or one\n"
+            "                         for the whole cluster (default entity)\n"
             "  --tcp                  preshift: its sockets on tcp://127.0.0.1 (free ports)\n"
             "                         instead of ipc:// in the temporary directory\n"
             "  --processes            preshift: end to end, the server and the manager as\n"
@@ -426,7 +430,11 @@ static int parse_args(sim_opts *o, int argc, char **argv, char *err, size_t errl
         }
         i++;
         int bad;
-        if (!strcmp(a, "--dataset")) {
+        if (!strcmp(a, "--classes")) {
+            bad = strcmp(v, "entity") && strcmp(v, "one");
+            if (bad) snprintf(err, errlen, "--classes: '%s' is not entity or one", v);
+            o->pre.class_per_entity = !strcmp(v, "entity");
+        } else if (!strcmp(a, "--dataset")) {
             bad = copy_path(a, o->dataset, v, err, errlen);
             o->given_dataset = 1;
         } else if (!strcmp(a, "--plot")) {

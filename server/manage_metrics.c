@@ -233,16 +233,14 @@ int ps_manage_stats_from_metrics(const char *text, ps_manage_stats *out, char *e
     GET("preshift_manage_processors{state=\"failed\"}", s.failed);
     GET("preshift_manage_processors{state=\"triggered\"}", s.triggered);
     GET("preshift_manage_processors{state=\"never_seen\"}", s.never_seen);
+    static const char *const states[3] = {"begun", "committed", "rolled_back"};
     for (int k = 0; k < 2; k++) {
-        snprintf(name, sizeof name, "preshift_manage_transfers_total{kind=\"%s\",state=\"begun\"}",
-                 kinds[k]);
-        GET(name, s.begun[k]);
-        snprintf(name, sizeof name,
-                 "preshift_manage_transfers_total{kind=\"%s\",state=\"committed\"}", kinds[k]);
-        GET(name, s.committed[k]);
-        snprintf(name, sizeof name,
-                 "preshift_manage_transfers_total{kind=\"%s\",state=\"rolled_back\"}", kinds[k]);
-        GET(name, s.rolled_back[k]);
+        uint64_t *by_state[3] = {&s.begun[k], &s.committed[k], &s.rolled_back[k]};
+        for (int st = 0; st < 3; st++) {
+            snprintf(name, sizeof name, "preshift_manage_transfers_total{kind=\"%s\",state=\"%s\"}",
+                     kinds[k], states[st]);
+            GET(name, *by_state[st]);
+        }
     }
     GET("preshift_manage_transfers_in_flight", s.in_flight);
     GET("preshift_manage_transfers_queued", s.queued);

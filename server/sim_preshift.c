@@ -68,6 +68,7 @@ ps_sim_preshift_opts ps_sim_preshift_default_opts(void)
     o.failure_timeout_ticks = -1;
     o.retry_backoff_ticks = -1;
     o.barrier_timeout = 600;
+    o.class_per_entity = 1; /* docs/evaluation.md, "What the runs show": per-kind thresholds */
     return o;
 }
 

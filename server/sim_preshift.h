@@ -88,7 +88,8 @@ typedef struct ps_sim_preshift_opts {
     uint32_t horizon_ticks;        /* --horizon in ticks; 0 = the scenario's horizon */
     int64_t failure_timeout_ticks; /* --failure-timeout in ticks; < 0 = the scenario's */
     int64_t retry_backoff_ticks;   /* --retry-backoff in ticks; < 0 = the scenario's repair */
-    int class_per_entity;          /* a class (and threshold) per entity replayed; 0 = one */
+    int class_per_entity;          /* a class (and threshold) per entity replayed (default);
+                                      0 = one for the cluster */
     /* Running. */
     const char *tmp_dir; /* NULL: /dev/shm when writable, else $TMPDIR, else /tmp */
     int tcp;             /* sockets on tcp://127.0.0.1 (free ports) instead of ipc:// */

@@ -55,7 +55,7 @@ for flag in --dataset --policies --seed --processors --workloads --ticks --tick-
   --max-offset --fail-delay --cpu-capacity --mem-capacity --cpu-demand --mem-demand --state \
   --criticality --replica-groups --replica-size --layers --out-degree --naive-cpu-col \
   --naive-mem-col --naive-threshold --naive-hold --oracle-margin --backend --warmup \
-  --serve-config --manage-config --tcp --processes --keep-files --json --plot --quiet; do
+  --serve-config --manage-config --classes --tcp --processes --keep-files --json --plot --quiet; do
   grep -q -- "$flag" "$tmp/out" || fail "--help does not document $flag"
 done
 
@@ -158,8 +158,10 @@ line=$(grep '"policy":"preshift"' "$tmp/out")
 for key in interrupted_workload_minutes averted unnecessary transfers thresholds; do
   echo "$line" | grep -q "\"$key\":" || fail "preshift's JSON lacks $key: $line"
 done
-echo "$line" | grep -Eq '"thresholds":\[\{"class":"sim","start":0\.999,' ||
-  fail "preshift's thresholds do not start at the manager's default: $line"
+# A class (and threshold) per entity replayed, by default: e-1, e-2, e-3.
+classes=$(echo "$line" | grep -o '"class":"[^"]*","start":0\.999,' | cut -d'"' -f4 | paste -sd,)
+[ "$classes" = e-1,e-2,e-3 ] ||
+  fail "preshift's thresholds: classes '$classes', not e-1,e-2,e-3 starting at 0.999: $line"
 kept=$(sed -n 's/.*preshift kept its files .* in //p' "$tmp/err")
 [ -n "$kept" ] && [ -s "$kept/manage.db" ] || fail "--keep-files: no store in '$kept'"
 [ -n "$kept" ] && ls "$kept" | grep -q -- '-wal$' && fail "the store's WAL was left open in $kept"
@@ -197,9 +199,11 @@ leftover "$kept" && fail "processes left running after a failed start"
 [ -n "$kept" ] && rm -rf "$kept"
 # The manager's and the server's options from files (preshift manage/serve --config).
 printf 'threshold-initial = 0.995\nhold-ticks = 1\n' >"$tmp/manage.conf"
-expect 0 '' "${pre[@]}" --policies preshift --json --manage-config "$tmp/manage.conf"
+expect 0 '' "${pre[@]}" --policies preshift --json --manage-config "$tmp/manage.conf" \
+  --classes one
 grep -q '"thresholds":\[{"class":"sim","start":0.995,' "$tmp/out" ||
-  fail "--manage-config did not set the initial threshold: $(cat "$tmp/out")"
+  fail "--manage-config (and --classes one) did not set the initial threshold: $(cat "$tmp/out")"
+expect 2 "--classes: 'two'" "${pre[@]}" --policies preshift --classes two
 printf 'hold-ticks 1\n' >"$tmp/bad.conf"
 expect 2 'bad.conf:1: ' "${pre[@]}" --policies preshift --manage-config "$tmp/bad.conf"
 printf 'warmup = 25\nbackend = cpu\n' >"$tmp/serve.conf"

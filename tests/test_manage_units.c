@@ -73,7 +73,7 @@ static void test_config(void)
           !strcmp(c.control, "ipc://preshift-manage.ctl"));
     CHECK(!strcmp(c.http, "http://127.0.0.1:5558") && c.failure_timeout == 30 && c.horizon == 600);
     CHECK(c.cpu_metric == 0 && c.mem_metric == 1 && c.n_net_metric == 2 && c.net_metric[1] == 3);
-    CHECK(c.threshold.initial == 0.999 && c.policy.trigger.hold_ticks == 3);
+    CHECK(c.threshold.initial == 0.999 && c.policy.trigger.hold_ticks == 2);
     CHECK(c.max_transfers == 16 && c.transfer_timeout == 30 && c.n_subscribe == 0);
 
     const char *ok[] = {"--subscribe",

@@ -43,7 +43,9 @@ static void test_hysteresis(void)
     ps_cluster c;
     setup(&c, 2);
     ps_trigger t;
-    ps_trigger_config cfg = ps_trigger_default_config(); /* hold 3, margin 0.5 */
+    ps_trigger_config cfg = ps_trigger_default_config();
+    CHECK(cfg.hold_ticks == 2 && cfg.reset_margin == 0.5);
+    cfg.hold_ticks = 3; /* long enough to show the dead band holding the count */
     CHECK(ps_trigger_init(&t, &cfg, &c, err, sizeof err) == PS_OK);
     const double thr[2] = {0.9, 0.9};
 

@@ -104,16 +104,24 @@ static void test_distance(void)
 
 /* The scorer with and without the term on a processor whose cycle 7 lost its
  * peak: the highest PFP inside that cycle against the highest elsewhere. */
-static void scorer_margin(float weight, double *inside, double *outside)
+/* A random model of K metrics and a one-thread CPU backend. */
+static ps_backend *fixture(ps_model *model, int32_t K)
 {
-    static ps_model model;
-    CHECK(ps_model_init(&model,
-                        &(ps_lstm_shape){.input = 1, .hidden = 4, .layers = 1, .output = 1}) == 0);
-    ps_model_init_random(&model, 1);
+    CHECK(ps_model_init(model,
+                        &(ps_lstm_shape){.input = K, .hidden = 4, .layers = 1, .output = K}) == 0);
+    ps_model_init_random(model, 1);
     char err[256];
     ps_backend *be = ps_backend_init(&(ps_backend_params){.kind = PS_BACKEND_CPU, .threads = 1},
                                      err, sizeof err);
     CHECKF(be != NULL, "%s", err);
+    return be;
+}
+
+static void scorer_margin(float weight, double *inside, double *outside)
+{
+    static ps_model model;
+    ps_backend *be = fixture(&model, 1);
+    char err[256];
     ps_scorer_config c = ps_scorer_default_config();
     c.processors = 1;
     c.metrics = 1;
@@ -142,13 +150,8 @@ static void scorer_margin(float weight, double *inside, double *outside)
 static void test_auto(void)
 {
     static ps_model model;
-    CHECK(ps_model_init(&model,
-                        &(ps_lstm_shape){.input = 3, .hidden = 4, .layers = 1, .output = 3}) == 0);
-    ps_model_init_random(&model, 1);
+    ps_backend *be = fixture(&model, 3);
     char err[256];
-    ps_backend *be = ps_backend_init(&(ps_backend_params){.kind = PS_BACKEND_CPU, .threads = 1},
-                                     err, sizeof err);
-    CHECKF(be != NULL, "%s", err);
     ps_scorer_config c = ps_scorer_default_config();
     CHECK(c.seasonal_weight == PS_SEASONAL_AUTO);
     c.processors = 2;
