@@ -103,6 +103,33 @@ static int check_children(ps_sim_processes *p, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * GET child i's /metrics into res on the kept connection: made when there
+ * is none, and made anew once when a kept one fails (the server may have
+ * closed it). 0 or nng's error.
+ */
+static int transact(ps_sim_processes *p, int i, nng_http_req *req, nng_http_res **res)
+{
+    for (int attempt = 0;; attempt++) {
+        int reused = p->conn[i] != NULL, rv = 0;
+        if (!reused) { /* a scrape every millisecond or so: one connection, not one each */
+            nng_http_client_connect(p->http[i], p->aio);
+            nng_aio_wait(p->aio);
+            if ((rv = nng_aio_result(p->aio)) != 0) return rv;
+            p->conn[i] = nng_aio_get_output(p->aio, 0);
+        }
+        if ((rv = nng_http_res_alloc(res)) != 0) return rv;
+        nng_http_conn_transact(p->conn[i], req, *res, p->aio);
+        nng_aio_wait(p->aio);
+        if ((rv = nng_aio_result(p->aio)) == 0) return 0;
+        nng_http_res_free(*res);
+        *res = NULL;
+        nng_http_conn_close(p->conn[i]);
+        p->conn[i] = NULL;
+        if (!reused || attempt) return rv;
+    }
+}
+
 /* GET child i's /metrics into p->body; 0 or -1. */
 static int scrape(ps_sim_processes *p, int i, char *err, size_t errlen)
 {
@@ -110,24 +137,8 @@ static int scrape(ps_sim_processes *p, int i, char *err, size_t errlen)
     if (rc) return rc;
     nng_http_req *req = NULL;
     nng_http_res *res = NULL;
-    int rv = 0;
-    if (!p->conn[i]) { /* a scrape every millisecond or so: one connection, not one each */
-        nng_http_client_connect(p->http[i], p->aio);
-        nng_aio_wait(p->aio);
-        rv = nng_aio_result(p->aio);
-        if (rv == 0) p->conn[i] = nng_aio_get_output(p->aio, 0);
-    }
-    if (rv == 0) rv = nng_http_req_alloc(&req, p->url[i]);
-    if (rv == 0) rv = nng_http_res_alloc(&res);
-    if (rv == 0) {
-        nng_http_conn_transact(p->conn[i], req, res, p->aio);
-        nng_aio_wait(p->aio);
-        rv = nng_aio_result(p->aio);
-        if (rv) {
-            nng_http_conn_close(p->conn[i]);
-            p->conn[i] = NULL;
-        }
-    }
+    int rv = nng_http_req_alloc(&req, p->url[i]);
+    if (rv == 0) rv = transact(p, i, req, &res);
     int status = rv == 0 ? nng_http_res_get_status(res) : 0;
     void *data = NULL;
     size_t len = 0;
