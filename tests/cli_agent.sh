@@ -11,11 +11,8 @@
 # and stops cleanly (tests/test_transfer.c drives transfers through it).
 # Nothing is left running.
 # Usage: bash cli_agent.sh <path-to-preshift> <source-dir>
-set -u
-bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src=$2
+. "$(dirname "$0")/lib/cli.sh" "$@"
 export PRESHIFT_MODEL="$src/models/default.psm"
-tmp=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
@@ -28,17 +25,7 @@ if ! "$bin" version >/dev/null 2>&1; then
   echo "the build's default backend is unusable here: serving with --backend cpu"
   serve+=(--backend cpu)
 fi
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 
-expect() {
-  local code=$1 pattern=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  [ "$rc" -eq "$code" ] || fail "exit $rc, expected $code: $*: $(cat "$tmp/err")"
-  [ -z "$pattern" ] || grep -Eq -- "$pattern" "$tmp/err" ||
-    fail "stderr lacks '$pattern': $*: $(cat "$tmp/err")"
-}
 
 expect 0 '' "$bin" agent --help
 for flag in --server --interval --timeout --pid --id --count --tls-ca --tls-cert --tls-key \
@@ -215,5 +202,4 @@ done
 pids=()
 grep -q 'preshift serve: stopped' "$tmp/log" || fail "no clean stop: $(cat "$tmp/log")"
 
-[ "$fails" -eq 0 ] || { echo "cli_agent: $fails failure(s)" >&2; exit 1; }
-echo "cli_agent: ok"
+verdict cli_agent

@@ -4,14 +4,8 @@
 # printed, `preshift score` then maps scores through it monotonically, and
 # bad labels are refused.
 # Usage: bash cli_calibrate.sh <path-to-preshift> <source-dir>
-set -u
-bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src=$2
+. "$(dirname "$0")/lib/cli.sh" "$@"
 export PRESHIFT_MODEL="$src/models/default.psm"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 backend=()
 if ! "$bin" version >/dev/null 2>&1; then
   echo "the build's default backend is unusable here: using --backend cpu"
@@ -67,5 +61,4 @@ expect 2 'platt or isotonic' "$bin" calibrate --method magic --labels "$tmp/labe
   -o "$tmp/x.psm" "$tmp/in.csv"
 expect 0 'horizon' "$bin" calibrate --help
 
-[ "$fails" -eq 0 ] || { echo "cli_calibrate: $fails failure(s)" >&2; exit 1; }
-echo "cli_calibrate: ok"
+verdict cli_calibrate

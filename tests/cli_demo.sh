@@ -7,12 +7,7 @@
 # summary so far, or a plain stop during the warm-up), the temporary
 # directory removed in every case, usage errors (exit 2, naming the flag).
 # Usage: bash cli_demo.sh <path-to-preshift>
-set -u
-bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib/cli.sh" "$@"
 cd "$tmp" || exit 1
 
 ds=$tmp/ds
@@ -93,8 +88,4 @@ done
 "$bin" demo --dataset "$tmp/none" --backend cpu >"$tmp/out" 2>"$tmp/err"
 [ $? -eq 1 ] && grep -q "$tmp/none" "$tmp/err" || fail "a missing dataset: $(cat "$tmp/err")"
 
-if [ "$fails" -ne 0 ]; then
-  echo "cli_demo: $fails check(s) failed" >&2
-  exit 1
-fi
-echo "cli_demo: ok"
+verdict cli_demo

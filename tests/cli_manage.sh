@@ -7,15 +7,11 @@
 # manager, /healthz and /readyz answer, and SIGTERM stops it cleanly (exit 0).
 # The manager's behaviour over a stream is tested in test_manage_loop.c.
 # Usage: bash cli_manage.sh <path-to-preshift> <source-dir>
-set -u
-bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src=$2
-tmp=$(mktemp -d)
+. "$(dirname "$0")/lib/cli.sh" "$@"
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 
+# lib/cli.sh's expect, with the pattern looked for on stdout too.
 expect() {
   local code=$1 pattern=$2; shift 2
   "$@" >"$tmp/out" 2>"$tmp/err"
@@ -102,5 +98,4 @@ grep -q 'preshift manage: stopped' "$tmp/log" || fail "no clean stop: $(tail -3 
 # Started again from the store: the same file is fine, a changed one is refused.
 echo "# changed" >>"$tmp/cluster.workloads"
 expect 1 'differs from the workload file' "$bin" manage --config "$tmp/manage.conf" --http off
-[ "$fails" -eq 0 ] || exit 1
-echo "cli_manage: ok"
+verdict cli_manage

@@ -4,30 +4,14 @@
 # and every kind of bad input refused with file, line and column before any
 # output is written.
 # Usage: bash cli_score.sh <path-to-preshift> <source-dir>
-set -u
-bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src=$2
+. "$(dirname "$0")/lib/cli.sh" "$@"
 export PRESHIFT_MODEL="$src/models/default.psm"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 score=("$bin" score)
 # A cuda build on a machine without a GPU scores on the CPU backend instead.
 if ! "$bin" version >/dev/null 2>&1; then
   echo "the build's default backend is unusable here: scoring with --backend cpu"
   score+=(--backend cpu)
 fi
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-
-# expect CODE PATTERN CMD...: exit status CODE and PATTERN (grep -E) on stderr.
-expect() {
-  local code=$1 pattern=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  [ "$rc" -eq "$code" ] || fail "exit $rc, expected $code: $*: $(cat "$tmp/err")"
-  [ -z "$pattern" ] || grep -Eq -- "$pattern" "$tmp/err" ||
-    fail "stderr lacks '$pattern': $*: $(cat "$tmp/err")"
-}
 
 # NAB style: 400 rows, a daily-ish wave, a spike at row 300.
 awk 'BEGIN { srand(2); print "timestamp,value";
@@ -151,5 +135,4 @@ expect 2 'several inputs' "${score[@]}" "$tmp/a.csv" "$tmp/b.csv"
 expect 2 'history' "${score[@]}" --history "$tmp/hist.csv" -o "$tmp/x" "$tmp/a.csv" "$tmp/b.csv"
 expect 0 '' "${score[@]}" --help
 
-[ "$fails" -eq 0 ] || { echo "cli_score: $fails failure(s)" >&2; exit 1; }
-echo "cli_score: ok"
+verdict cli_score

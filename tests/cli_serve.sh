@@ -5,11 +5,8 @@
 # effective configuration is printed, /healthz answers, and SIGTERM stops the
 # server cleanly (exit 0). The protocol itself is tested in test_serve.c.
 # Usage: bash cli_serve.sh <path-to-preshift> <source-dir>
-set -u
-bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src=$2
+. "$(dirname "$0")/lib/cli.sh" "$@"
 export PRESHIFT_MODEL="$src/models/default.psm"
-tmp=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 serve=("$bin" serve)
@@ -17,17 +14,7 @@ if ! "$bin" version >/dev/null 2>&1; then
   echo "the build's default backend is unusable here: serving with --backend cpu"
   serve+=(--backend cpu)
 fi
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 
-expect() {
-  local code=$1 pattern=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  [ "$rc" -eq "$code" ] || fail "exit $rc, expected $code: $*: $(cat "$tmp/err")"
-  [ -z "$pattern" ] || grep -Eq -- "$pattern" "$tmp/err" ||
-    fail "stderr lacks '$pattern': $*: $(cat "$tmp/err")"
-}
 
 expect 0 '' "${serve[@]}" --help
 for flag in --config --listen --publish --http --tls-cert --tls-key --tls-ca --model --metrics \
@@ -84,5 +71,4 @@ pid=
 [ "$rc" -eq 0 ] || fail "exit $rc after SIGTERM: $(cat "$tmp/log")"
 grep -q 'preshift serve: stopped' "$tmp/log" || fail "no clean stop: $(cat "$tmp/log")"
 
-[ "$fails" -eq 0 ] || { echo "cli_serve: $fails failure(s)" >&2; exit 1; }
-echo "cli_serve: ok"
+verdict cli_serve

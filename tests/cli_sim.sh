@@ -10,26 +10,12 @@
 # installed; skipped with exit 0 when it is not), and no temporary files
 # left behind.
 # Usage: bash cli_sim.sh <path-to-preshift> <source-dir>
-set -u
-bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib/cli.sh" "$@"
 cd "$tmp" || exit 1
 # The plot's temporary files go here, so that the test can see them removed.
 mkdir "$tmp/tmpdir"
 export TMPDIR="$tmp/tmpdir"
 
-# expect CODE PATTERN CMD...: exit status CODE and PATTERN (grep -E) on stderr.
-expect() {
-  local code=$1 pattern=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  [ "$rc" -eq "$code" ] || fail "exit $rc, expected $code: $*: $(cat "$tmp/err")"
-  [ -z "$pattern" ] || grep -Eq -- "$pattern" "$tmp/err" ||
-    fail "stderr lacks '$pattern': $*: $(cat "$tmp/err")"
-}
 
 # The dataset: entity e-1 has two events, e-2 one, e-3 none; the first metric
 # runs high during the events (so that naive has something to see).
@@ -246,8 +232,4 @@ else
 fi
 [ -z "$(ls -A "$tmp/tmpdir")" ] || fail "temporary files left: $(ls -A "$tmp/tmpdir")"
 
-if [ "$fails" -ne 0 ]; then
-  echo "cli_sim: $fails check(s) failed" >&2
-  exit 1
-fi
-echo "cli_sim: ok"
+verdict cli_sim

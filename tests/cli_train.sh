@@ -3,14 +3,9 @@
 # CSV (plain, gzip and stdin), and the exit codes and messages of the ways a
 # user gets it wrong (2: usage, 1: data or file).
 # Usage: bash cli_train.sh <path-to-preshift> <source-dir>
-set -u
-bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib/cli.sh" "$@"
 
-# expect CODE PATTERN CMD...: exit status CODE and PATTERN (grep -E) on stderr,
+# Stricter than lib/cli.sh's expect: exit status CODE and PATTERN (grep -E) on stderr,
 # or nothing at all on stderr when PATTERN is empty.
 expect() {
   local code=$1 pattern=$2; shift 2
@@ -77,8 +72,4 @@ expect 1 "long enough" "$bin" train -o "$tmp/x.psm" "$tmp/short.csv"
 expect 1 "cannot|No such" "$bin" train "${tiny[@]}" -o "$tmp/no/such/dir/x.psm" "$tmp/m.csv"
 [ ! -e "$tmp/x.psm" ] || fail "a failed run left a model file"
 
-if [ "$fails" -ne 0 ]; then
-  echo "cli_train: $fails failure(s)" >&2
-  exit 1
-fi
-echo "cli_train: ok"
+verdict cli_train
