@@ -7,6 +7,7 @@
 #ifndef PRESHIFT_SERVE_FIXTURE_H
 #define PRESHIFT_SERVE_FIXTURE_H
 
+#include "server/prom_text.h"
 #include "server/protocol.h"
 #include "testutil.h"
 
@@ -144,13 +145,11 @@ done:
     return status;
 }
 
-/* The value of a metric line that starts with `name` (labels included). */
+/* The value of the series `name` (labels included), or -1 when absent (server/prom_text.h). */
 static inline double metric_value(const char *text, const char *name)
 {
-    size_t n = strlen(name);
-    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-        if (!strncmp(p, name, n) && p[n] == ' ') return atof(p + n + 1);
-    return -1;
+    double v;
+    return ps_prom_value(text, name, &v) ? -1 : v;
 }
 
 #endif
